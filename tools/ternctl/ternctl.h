@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* ternctl: the administrator's tool (postconf, postmap, postalias, and later the queue tools).
+ * Each verb is a function taking the arguments after the verb name (argv[0] is the verb) and
+ * returning the process exit status (0 success, 1 failure or warnings found, EX_USAGE for
+ * bad usage). Verbs print their own errors, naming the file and line where there is one. */
+#pragma once
+
+/* The configuration directory: -c DIR, else $TERN_CONFIG, else TERN_CONFIG_DIR. */
+extern const char *arg_config_dir;
+
+int verb_config(int argc, char **argv);         /* ternctl_config.c */
+int verb_map(int argc, char **argv);            /* ternctl_map.c */
+int verb_alias(int argc, char **argv);          /* ternctl_map.c */
