@@ -77,3 +77,16 @@ DEFINE_PTR_CLEANUP(DictList *, dict_list_free);
 int dict_list_lookup(DictList *l, const char *key, char **ret_value);
 size_t dict_list_size(const DictList *l);
 Dict *dict_list_get(const DictList *l, size_t i);
+
+/* Reads a table source file in postmap(1) format: "key value" lines (key ends at the first white
+ * space, or at ':' when colon_key is set, as aliases(5) has it), continuation lines start with
+ * white space, comments are lines whose first non-blank is '#', blank lines are skipped. Lines
+ * are bounded (DICT_SOURCE_LINE_MAX after joining continuations). For each entry calls
+ * f(key, value, line, userdata) with line = the entry's first line number; a negative return
+ * from f stops the read and is returned. A line with no value, a continuation with no entry
+ * before it, a NUL byte or an over-long line is -EBADMSG with *ret_error = "FILE, line N: ...".
+ * Returns 0, or -errno when the file cannot be opened or read (message names the file). */
+#define DICT_SOURCE_LINE_MAX (64 * 1024)
+int dict_source_read(const char *path, bool colon_key,
+                     int (*f)(const char *key, const char *value, unsigned line, void *userdata),
+                     void *userdata, char **ret_error);
