@@ -1129,11 +1129,11 @@ static bool list_sep(char ch) {
 
 int config_split_list(const char *text, char ***ret_strv) {
         _cleanup_strv_free_ char **l = NULL;
-        size_t n = 0, len = strlen(text), i = 0;
+        size_t n = 0, cap = 8, len = strlen(text), i = 0;
 
         assert(ret_strv);
 
-        l = calloc(1, sizeof(char *));
+        l = calloc(cap, sizeof(char *));
         if (!l)
                 return -ENOMEM;
         while (i < len) {
@@ -1159,10 +1159,13 @@ int config_split_list(const char *text, char ***ret_strv) {
                                 i++;
                         end = i;
                 }
-                nl = reallocarray(l, n + 2, sizeof(char *));
-                if (!nl)
-                        return -ENOMEM;
-                l = nl;
+                if (n + 2 > cap) {
+                        nl = reallocarray(l, cap * 2, sizeof(char *));
+                        if (!nl)
+                                return -ENOMEM;
+                        l = nl;
+                        cap *= 2;
+                }
                 l[n] = strndup(text + start, end - start);
                 if (!l[n])
                         return -ENOMEM;
@@ -1364,19 +1367,16 @@ static int read_file(const char *path, Buf *b) {
         return r;
 }
 
-int config_load_file(Config *c, const char *path, char **ret_error) {
-        _cleanup_(buf_done) Buf b = BUF_INIT(CONFIG_FILE_MAX);
+int config_load_string(Config *c, const char *p, size_t n, const char *path,
+                       char **ret_error) {
         const char *err = NULL;
         unsigned line = 0;
         char *copy;
         int r;
 
         assert(c);
+        assert(p || n == 0);
         assert(path);
-
-        r = read_file(path, &b);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: %s", path, strerror(-r));
 
         copy = strdup(path);
         if (!copy)
@@ -1385,10 +1385,23 @@ int config_load_file(Config *c, const char *path, char **ret_error) {
         c->file = copy;
         cache_drop(c);
 
-        r = config_parse(buf_peek(&b), buf_pending(&b), store_file_value, c, &line, &err);
+        r = config_parse(p, n, store_file_value, c, &line, &err);
         if ((r == -EBADMSG || r == -EMSGSIZE) && err)
                 return errmsg_set(ret_error, r, "%s, line %u: %s", path, line, err);
         return r;
+}
+
+int config_load_file(Config *c, const char *path, char **ret_error) {
+        _cleanup_(buf_done) Buf b = BUF_INIT(CONFIG_FILE_MAX);
+        int r;
+
+        assert(c);
+        assert(path);
+
+        r = read_file(path, &b);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "%s: %s", path, strerror(-r));
+        return config_load_string(c, buf_peek(&b), buf_pending(&b), path, ret_error);
 }
 
 int config_load_dir(Config *c, const char *dir, char **ret_error) {

@@ -100,6 +100,9 @@ int config_parse(const char *p, size_t n,
 /* Reads a main.cf file. Returns 0, -ENOENT when missing, -errno when unreadable, -EBADMSG or
  * -EMSGSIZE with *ret_error "FILE, line N: ..." (malloc'd, when ret_error is not NULL). */
 int config_load_file(Config *c, const char *path, char **ret_error);
+/* The same on main.cf text already in memory; path names it in messages and config_file(). */
+int config_load_string(Config *c, const char *p, size_t n, const char *path,
+                       char **ret_error);
 /* Reads DIR/main.cf; a missing main.cf is not an error (the defaults apply). Sets
  * config_directory to dir unless main.cf sets it. */
 int config_load_dir(Config *c, const char *dir, char **ret_error);
@@ -175,10 +178,10 @@ bool config_name_is_referenced(Config *c, const char *name);
 
 /* Edits main.cf text: for each "name = value" in assignments, replaces the logical line that sets
  * name (its first line and continuation lines; the last one when set twice, earlier ones are
- * removed) or, when not set, appends it at the end; with comment_out, prefixes each line of the
- * logical lines setting the names in assignments (names only) with "#". Every other byte is
- * kept. *ret is malloc'd. Returns 0, -EBADMSG for a bad assignment (missing '=', bad name),
- * -ENOMEM. Pure. */
+ * kept, being overridden anyway) or, when not set, appends it at the end; with comment_out,
+ * prefixes each line of the logical lines setting the names in assignments (names only) with
+ * "#". Every other byte is kept. Values may not contain line ends. *ret is malloc'd. Returns 0,
+ * -EBADMSG for a bad assignment (missing '=', bad name, line end), -ENOMEM. Pure. */
 int config_edit_text(const char *p, size_t n, char *const *assignments, bool comment_out,
                      char **ret, size_t *ret_len);
 /* config_edit_text() on a file: the result is written to a temporary file in the same directory
