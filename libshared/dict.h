@@ -15,6 +15,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "macro.h"
 
@@ -50,10 +51,26 @@ struct Dict {
         DictFlags flags;
 };
 
-/* Opens "type:name". An unknown type is -EPROTONOSUPPORT with a message naming it. */
+/* What services pass when they open tables as Postfix does: fixed-string tables fold keys to
+ * lower case (postmap builds them folded by default); pattern tables ignore the flag. */
+#define DICT_FLAGS_DEFAULT DICT_FLAG_FOLD_CASE
+
+/* Opens "type:name". An unknown type is -EPROTONOSUPPORT with a message naming it; a spec with
+ * no "type:" is -EINVAL; "proxy:type:name" opens type:name (no proxymap here). Missing file
+ * -ENOENT, unreadable -EACCES, a directory -EISDIR, syntax -EBADMSG ("FILE, line N: ...").
+ * *ret_error must be NULL or a malloc'd string on entry (it is replaced, see errmsg.h); the
+ * caller frees it. Opening reads files only; socketmap: connects at the first lookup. */
 int dict_open(const char *spec, DictFlags flags, Dict **ret, char **ret_error);
 Dict *dict_free(Dict *d);
 DEFINE_PTR_CLEANUP(Dict *, dict_free);
+
+/* socketmap: (socketmap_table(5)): replies longer than this are an error (-EMSGSIZE); every
+ * connect, write and read of a lookup has the timeout below (-ETIMEDOUT). A reply "TEMP" is
+ * -EAGAIN, "TIMEOUT" -ETIMEDOUT, "PERM" -EREMOTEIO, a malformed reply -EBADMSG. */
+#define DICT_SOCKETMAP_REPLY_MAX 100000
+#define DICT_SOCKETMAP_TIMEOUT_USEC (100 * UINT64_C(1000000))
+/* Changes the lookup timeout of a socketmap: table. -EINVAL for another type. */
+int dict_socketmap_set_timeout(Dict *d, uint64_t usec);
 
 /* Plain lookup of the exact key (folded when the table folds case). Returns as DictType.lookup. */
 int dict_lookup(Dict *d, const char *key, char **ret_value);

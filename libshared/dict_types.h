@@ -51,3 +51,10 @@ const char *dict_memtable_get(const DictMemtable *t, const char *key);
 int dict_memtable_iterate(const DictMemtable *t,
                           int (*f)(const char *key, const char *value, void *userdata),
                           void *userdata);
+
+/* Parses one socketmap reply netstring from (p, n) (dict_socketmap.c; pure, for the fuzz
+ * target). Returns 0 when more bytes are needed; 1 for "OK value" with *ret_value malloc'd;
+ * 2 for "NOTFOUND"; -EAGAIN ("TEMP"), -ETIMEDOUT ("TIMEOUT"), -EREMOTEIO ("PERM"); -EBADMSG
+ * for a malformed netstring or reply; -EMSGSIZE beyond DICT_SOCKETMAP_REPLY_MAX. On a
+ * complete reply *ret_used is the number of bytes it took. */
+int dict_socketmap_parse_reply(const char *p, size_t n, size_t *ret_used, char **ret_value);
