@@ -4,6 +4,7 @@
  * colon_key). Source files are written by administrators but still untrusted bytes: lines are
  * bounded, a NUL byte or a malformed line is an error naming the file and line. Lookup keys come
  * from peers (addresses, host names, IP addresses); they are only split and compared here. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -143,23 +144,38 @@ static int lookup_domain_fixed(Dict *d, const char *domain, char **ret_value) {
         return 0;
 }
 
+static bool is_ip_address(const char *s) {
+        unsigned char a[16];
+
+        return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
 int dict_lookup_domain(Dict *d, const char *domain, char **ret_value) {
         assert(d);
         assert(domain);
         assert(ret_value);
 
-        if ((d->flags & DICT_FLAG_PATTERN) || *domain == '\0')
+        /* No parent-domain lookups for a numerical host name, as Postfix has it. */
+        if ((d->flags & DICT_FLAG_PATTERN) || *domain == '\0' || is_ip_address(domain))
                 return dict_lookup(d, domain, ret_value);
         return lookup_domain_fixed(d, domain, ret_value);
 }
 
+static bool local_is(const char *local, size_t n, const char *name) {
+        return strlen(name) == n && strncasecmp(local, name, n) == 0;
+}
+
 /* Length of the local part without its extension: the extension starts at the first character
  * of the delimiter set, as with Postfix's recipient_delimiter. Returns n when nothing is
- * stripped. "owner-list" and "list-request" keep their '-' (Postfix does not split them). */
+ * stripped. Like Postfix, never splits postmaster, MAILER-DAEMON and double-bounce, and, with
+ * '-' among the delimiters, "owner-list" and "list-request". */
 static size_t local_strip_extension(const char *local, size_t n, const char *delim) {
         size_t i;
 
         if (isempty(delim))
+                return n;
+        if (local_is(local, n, "postmaster") || local_is(local, n, "mailer-daemon") ||
+            local_is(local, n, "double-bounce"))
                 return n;
         if (strchr(delim, '-') &&
             ((n >= 6 && strncasecmp(local, "owner-", 6) == 0) ||

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* dict: Postfix-compatible lookup tables, "type:name". A Dict answers one question: the value for a
- * key. Table files are input written by administrators: they are parsed with bounded readers,
+/* dict: Postfix-compatible lookup tables, "type:name". A Dict answers one question: the value
+ * for a key. Table files are input written by administrators: they are parsed with bounded readers,
  * a bad line is an error naming the file and line (never a silent wrong entry), a missing or
  * unreadable table is an error naming the file (never an empty answer).
  *
@@ -25,7 +25,8 @@ typedef struct DictList DictList;
 typedef enum DictFlags {
         DICT_FLAG_NONE = 0,
         DICT_FLAG_FOLD_CASE = 1 << 0,           /* lower-case keys (Postfix's fold_fix) */
-        DICT_FLAG_PARENT_MATCHES_SUBDOMAINS = 1 << 1, /* "example.com" also matches sub.example.com */
+        /* "example.com" also matches sub.example.com (parent_domain_matches_subdomains) */
+        DICT_FLAG_PARENT_MATCHES_SUBDOMAINS = 1 << 1,
         DICT_FLAG_PATTERN = 1 << 2,             /* set by the type: no partial-key lookups */
 } DictFlags;
 

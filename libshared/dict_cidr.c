@@ -23,7 +23,7 @@
 
 typedef enum CidrOp {
         CIDR_MATCH,                     /* pattern result */
-        CIDR_IF,                        /* if pattern: skip to the matching endif unless it matches */
+        CIDR_IF,                        /* if pattern: unless it matches, skip to its endif */
         CIDR_ENDIF,
 } CidrOp;
 

@@ -821,6 +821,15 @@ static const struct {
           "list-request@example.com|example.com|.com|list-request@|" },
         { ADDRESS, 0, "User+X@Example.COM", "+",
           "user+x@example.com|user@example.com|example.com|.com|user+x@|user@|" },
+        { ADDRESS, 0, "postmaster+x@example.com", "+",
+          "postmaster+x@example.com|postmaster@example.com|example.com|.com|postmaster+x@|"
+          "postmaster@|" },
+        { ADDRESS, 0, "postmaster@example.com", "+",
+          "postmaster@example.com|example.com|.com|postmaster@|" },
+        { ADDRESS, 0, "MAILER-DAEMON@example.com", "-",
+          "mailer-daemon@example.com|example.com|.com|mailer-daemon@|" },
+        { ADDRESS, 0, "double-bounce@example.com", "-",
+          "double-bounce@example.com|example.com|.com|double-bounce@|" },
         { ADDRESS, 0, "localonly", "+", "localonly|" },
         { ADDRESS, 0, "local+x", "+", "local+x|local|" },
         { ADDRESS, 0, "user@", NULL, "user@|" },
@@ -829,10 +838,15 @@ static const struct {
         { ADDRESS, 0, "a@b@c.example", NULL, "a@b@c.example|c.example|.example|a@b@|" },
         { ADDRESS, DICT_FLAG_PATTERN, "user+ext@mail.example.com", "+",
           "user+ext@mail.example.com|" },
-        { DOMAIN, 0, "a.b.example.com", NULL, "a.b.example.com|.b.example.com|.example.com|.com|" },
+        { DOMAIN, 0, "a.b.example.com", NULL,
+          "a.b.example.com|.b.example.com|.example.com|.com|" },
         { DOMAIN, DICT_FLAG_PARENT_MATCHES_SUBDOMAINS, "a.b.example.com", NULL,
           "a.b.example.com|b.example.com|example.com|com|" },
         { DOMAIN, 0, "localhost", NULL, "localhost|" },
+        { DOMAIN, 0, "192.0.2.1", NULL, "192.0.2.1|" },
+        { DOMAIN, 0, "2001:db8::1", NULL, "2001:db8::1|" },
+        { DOMAIN, 0, "192.0.2.example", NULL, "192.0.2.example|.0.2.example|.2.example|"
+          ".example|" },
         { DOMAIN, 0, "example.com.", NULL, "example.com.|.com.|" },
         { DOMAIN, DICT_FLAG_PATTERN, "a.b.example.com", NULL, "a.b.example.com|" },
         { CLIENT, 0, "192.0.2.10", NULL, "192.0.2.10|192.0.2|192.0|192|" },
@@ -892,7 +906,7 @@ START_TEST(test_order_stops_at_first_hit)
 
                         asked += strlen(k) + 1;
                         expected = strndup(order_cases[c].keys, asked);
-                        if (strchr(order_cases[c].key, 'U'))
+                        if (strpbrk(order_cases[c].key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
                                 continue;       /* folded case: keys differ from the input */
                         switch (order_cases[c].kind) {
                         case ADDRESS:
