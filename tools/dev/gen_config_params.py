@@ -4,8 +4,12 @@
 # "postconf -d" (the parameter names and defaults) and its postconf(5) manual page (time units),
 # both taken from Debian's postfix package without installing it:
 #   cd /tmp && apt-get download postfix && dpkg -x postfix_*.deb /tmp/pfx
-#   LD_LIBRARY_PATH=/tmp/pfx/usr/lib/postfix /tmp/pfx/usr/sbin/postconf -c /tmp/emptydir -d \
+#   mkdir /tmp/pc && cp /tmp/pfx/usr/share/postfix/master.cf.dist /tmp/pc/master.cf
+#   LD_LIBRARY_PATH=/tmp/pfx/usr/lib/postfix /tmp/pfx/usr/sbin/postconf -c /tmp/pc -d \
 #       > /tmp/pfx-defaults.txt
+# The stock master.cf makes postconf list the per-transport parameters (smtp_, relay_, lmtp_,
+# local_, virtual_, error_, retry_ ..._destination_concurrency_limit and friends); those of the
+# example pipe services (maildrop, uucp, ifmail, bsmtp, scalemail-backend, mailman) are left out.
 #   zcat /tmp/pfx/usr/share/man/man5/postconf.5.gz > /tmp/postconf.5
 #   tools/dev/gen_config_params.py /tmp/pfx-defaults.txt /tmp/postconf.5 > libshared/config_params.c
 # Only facts (names, defaults, units) are taken; the classification below is tern's own.
@@ -22,6 +26,9 @@ for line in open(defaults_file):
     elif line.endswith(' ='):
         name, value = line[:-2], ''
     else:
+        continue
+    if name.startswith(('bsmtp_', 'ifmail_', 'maildrop_', 'mailman_', 'scalemail-backend_',
+                        'uucp_')):
         continue
     params[name] = value
 
@@ -174,6 +181,10 @@ LIST_RE = re.compile(r'(_restrictions|_domains|_networks|^mynetworks|_interfaces
                      r'_drop_headers|_addresses)$')
 
 def ptype(name, value):
+    # per-transport parameters take the type of the default_ one they default to
+    m = re.fullmatch(r'\$(default_\w+)', value)
+    if m and m.group(1) in params and m.group(1) != name:
+        return ptype(m.group(1), params[m.group(1)])
     resolved = value
     # the compatibility-level forms: type by the value at the current level
     m = re.match(r'^\$\{\{.*\} ?: ?\{(.*)\}\}$', value)
@@ -181,7 +192,8 @@ def ptype(name, value):
         resolved = m.group(1)
     if name in time_unit:
         return 'TIME'
-    if name.endswith('_maps') or name.endswith('_checks') or name == 'alias_database':
+    if (name.endswith('_maps') or name.endswith('_checks') or
+            name in ('alias_database', 'relay_clientcerts')):
         if name not in ('proxy_read_maps', 'proxy_write_maps'):
             return 'MAPS'
     if resolved in ('yes', 'no'):
@@ -190,6 +202,8 @@ def ptype(name, value):
         if SIZE_RE.search(name):
             return 'SIZE'
         return 'INT'
+    if re.fullmatch(r'[0-9]+[smhdw]', value):
+        return 'TIME'
     if LIST_RE.search(name) or name in ('proxy_read_maps', 'proxy_write_maps',
                                           'mydestination', 'notify_classes'):
         return 'LIST'
@@ -214,7 +228,9 @@ for name in sorted(params):
     value = TERN_DEFAULTS.get(name, params[name])
     st, note = status(name)
     t = ptype(name, value)
-    unit = time_unit.get(name, 's') if t == 'TIME' else None
+    m = re.fullmatch(r'\$(default_\w+)', value)
+    unit_name = m.group(1) if m and t == 'TIME' and name not in time_unit else name
+    unit = time_unit.get(unit_name, 's') if t == 'TIME' else None
     d = 'NULL' if name in DERIVED else cstr(value)
     if len(d) > 80:
         chunks = [value[i:i + 72] for i in range(0, len(value), 72)]
