@@ -166,6 +166,26 @@ static int gdbm_dict_lookup(Dict *d, const char *key, char **ret_value) {
         return 1;
 }
 
+static int gdbm_iterate_one(DictGdbm *g, datum k,
+                            int (*f)(const char *key, const char *value, void *userdata),
+                            void *userdata) {
+        _cleanup_free_ char *vp = NULL, *key = NULL, *value = NULL;
+        datum v;
+        int r;
+
+        v = gdbm_fetch(g->dbf, k);
+        vp = v.dptr;
+        if (!v.dptr)
+                return gdbm_errno == GDBM_ITEM_NOT_FOUND ? -EIO : gdbm_to_errno(errno);
+        r = datum_to_string(k, &key);
+        if (r < 0)
+                return r;
+        r = datum_to_string(v, &value);
+        if (r < 0)
+                return r;
+        return f(key, value, userdata);
+}
+
 static int gdbm_dict_iterate(Dict *d, int (*f)(const char *key, const char *value, void *userdata),
                              void *userdata) {
         DictGdbm *g = (DictGdbm *) d;
@@ -176,23 +196,16 @@ static int gdbm_dict_iterate(Dict *d, int (*f)(const char *key, const char *valu
 
         k = gdbm_firstkey(g->dbf);
         while (k.dptr) {
-                _cleanup_free_ char *kp = k.dptr, *vp = NULL, *key = NULL, *value = NULL;
-                datum v;
+                datum next;
 
-                v = gdbm_fetch(g->dbf, k);
-                vp = v.dptr;
-                if (!v.dptr)
-                        return gdbm_errno == GDBM_ITEM_NOT_FOUND ? -EIO : gdbm_to_errno(errno);
-                r = datum_to_string(k, &key);
-                if (r < 0)
+                r = gdbm_iterate_one(g, k, f, userdata);
+                if (r < 0) {
+                        free(k.dptr);
                         return r;
-                r = datum_to_string(v, &value);
-                if (r < 0)
-                        return r;
-                r = f(key, value, userdata);
-                if (r < 0)
-                        return r;
-                k = gdbm_nextkey(g->dbf, k);
+                }
+                next = gdbm_nextkey(g->dbf, k);
+                free(k.dptr);
+                k = next;
         }
         if (gdbm_errno != GDBM_ITEM_NOT_FOUND && gdbm_errno != GDBM_NO_ERROR)
                 return gdbm_to_errno(errno);
