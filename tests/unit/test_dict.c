@@ -719,6 +719,74 @@ START_TEST(test_socketmap)
 END_TEST
 
 static const struct {
+        const char *reply;
+        int expected;
+        const char *value;
+} reply_cases[] = {
+        { "12:OK the value,", 1, "the value" },
+        { "3:OK ,", 1, "" },
+        { "9:NOTFOUND ,", 2, NULL },
+        { "8:NOTFOUND,", 2, NULL },
+        { "14:TEMP try later,", -EAGAIN, NULL },
+        { "4:TEMP,", -EAGAIN, NULL },
+        { "12:TIMEOUT slow,", -ETIMEDOUT, NULL },
+        { "11:PERM broken,", -EREMOTEIO, NULL },
+        { "2:OK,", -EBADMSG, NULL },            /* "OK" needs its space */
+        { "9:NOTFOUNDX,", -EBADMSG, NULL },
+        { "8:TEMPORARY,", -EBADMSG, NULL },
+        { "5:OK \\0x,", -EBADMSG, NULL },        /* see below: a NUL inside */
+        { "4:OK x;", -EBADMSG, NULL },
+        { "01:x,", -EBADMSG, NULL },
+        { ":OK,", -EBADMSG, NULL },
+        { "x:OK,", -EBADMSG, NULL },
+        { "-1:x,", -EBADMSG, NULL },
+        { "100000:", 0, NULL },                 /* at the limit: waits for the data */
+        { "100001:", -EMSGSIZE, NULL },
+        { "1000000", -EMSGSIZE, NULL },
+        { "99999", 0, NULL },
+        { "", 0, NULL },
+};
+
+START_TEST(test_socketmap_reply_cases)
+{
+        _cleanup_free_ char *reply = strdup(reply_cases[_i].reply);
+        size_t n = strlen(reply), used = 0;
+        char *nul = strstr(reply, "\\0");
+        int r;
+
+        ck_assert_ptr_nonnull(reply);
+        if (nul) {                              /* "\\0" in the table stands for a NUL byte */
+                nul[0] = '\0';
+                memmove(nul + 1, nul + 2, strlen(nul + 2) + 1);
+                n--;
+        }
+
+        /* every proper prefix needs more bytes, or fails the same way */
+        for (size_t k = 0; k < n; k++) {
+                _cleanup_free_ char *v = NULL;
+                size_t u = 0;
+                int q = dict_socketmap_parse_reply(reply, k, &u, &v);
+
+                ck_assert_msg(q == 0 || q == reply_cases[_i].expected,
+                              "%s: prefix %zu gave %d", reply_cases[_i].reply, k, q);
+                ck_assert_int_le(q, 0);
+        }
+        {
+                _cleanup_free_ char *v = NULL;
+
+                r = dict_socketmap_parse_reply(reply, n, &used, &v);
+                ck_assert_int_eq(r, reply_cases[_i].expected);
+                if (r > 0)
+                        ck_assert_uint_eq(used, n);
+                if (reply_cases[_i].value)
+                        ck_assert_str_eq(v, reply_cases[_i].value);
+                else
+                        ck_assert_ptr_null(v);
+        }
+}
+END_TEST
+
+static const struct {
         const char *spec;
         int expected;
 } open_cases[] = {
@@ -1078,6 +1146,7 @@ static Suite *dict_suite(void) {
 
         tc = tcase_create("socketmap");
         tcase_add_test(tc, test_socketmap);
+        tcase_add_loop_test(tc, test_socketmap_reply_cases, 0, ELEMENTSOF(reply_cases));
         suite_add_tcase(s, tc);
 
         tc = tcase_create("open");
