@@ -351,7 +351,7 @@ static int item_make(const char *s, size_t n, char **ret, const char **ret_error
 
 static int value_split(const char *value, char ***ret_items, const char **ret_error) {
         _cleanup_strv_free_ char **items = NULL;
-        size_t n_items = 0;
+        size_t n_items = 0, n_alloc = 0;
         const char *p = value;
         int r;
 
@@ -392,12 +392,18 @@ static int value_split(const char *value, char ***ret_items, const char **ret_er
                                 *ret_error = "too many items";
                                 return -E2BIG;
                         }
-                        l = reallocarray(items, n_items + 2, sizeof(char *));
-                        if (!l) {
-                                free(item);
-                                return -ENOMEM;
+                        if (n_items + 2 > n_alloc) {
+                                /* geometric growth: a long list stays linear */
+                                size_t want = MAX(n_alloc * 2, (size_t) 8);
+
+                                l = reallocarray(items, want, sizeof(char *));
+                                if (!l) {
+                                        free(item);
+                                        return -ENOMEM;
+                                }
+                                items = l;
+                                n_alloc = want;
                         }
-                        items = l;
                         items[n_items++] = item;
                         items[n_items] = NULL;
                 }
