@@ -58,8 +58,10 @@ char *dict_key_fold(const char *key, DictFlags flags) {
         return s;
 }
 
+/* Table type names are a letter, then letters, digits, '_' ("hash", "texthash"); anything else
+ * before the first ':' (an IPv6 address given where a table may stand) is not a table spec. */
 static bool dict_type_name_valid(const char *p, size_t n) {
-        if (n == 0 || n > 32)
+        if (n == 0 || n > 32 || !isalpha((unsigned char) p[0]))
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!isalnum((unsigned char) p[i]) && p[i] != '_')
@@ -81,13 +83,13 @@ int dict_open(const char *spec, DictFlags flags, Dict **ret, char **ret_error) {
 
         colon = strchr(spec, ':');
         if (!colon)
-                return errmsg_set(ret_error, -EINVAL,
+                return errmsg_set(ret_error, -EBADMSG,
                                   "table \"%s\": need type:name (for example hash:/etc/tern/%s)",
                                   spec, spec);
         n = (size_t) (colon - spec);
         if (!dict_type_name_valid(spec, n))
-                return errmsg_set(ret_error, -EPROTONOSUPPORT,
-                                  "table \"%s\": bad table type", spec);
+                return errmsg_set(ret_error, -EBADMSG,
+                                  "table \"%s\": need type:name, not a table type", spec);
 
         for (size_t i = 0; i < ELEMENTSOF(dict_types); i++)
                 if (strlen(dict_types[i]->name) == n &&
@@ -369,14 +371,22 @@ Dict *dict_list_get(const DictList *l, size_t i) {
 }
 
 /* Reads one physical line (without its LF) into b. Returns 1 with a line, 0 at end of file,
- * -EBADMSG for a NUL byte or a line longer than DICT_SOURCE_LINE_MAX, -errno on read errors. */
+ * -EBADMSG for a NUL byte, -EMSGSIZE for a line longer than DICT_SOURCE_LINE_MAX, -errno on read
+ * errors. Bytes are gathered in a small chunk first: one append per chunk, not per byte. */
 static int source_read_physical(FILE *f, Buf *b) {
+        char chunk[1024];
+        size_t k = 0;
         bool any = false;
         int c;
 
         buf_clear(b);
         for (;;) {
                 c = getc_unlocked(f);
+                if (c == EOF || c == '\n' || k == sizeof chunk) {
+                        if (buf_append(b, chunk, k) < 0)
+                                return -EMSGSIZE;
+                        k = 0;
+                }
                 if (c == EOF) {
                         if (ferror(f))
                                 return errno > 0 ? -errno : -EIO;
@@ -387,8 +397,7 @@ static int source_read_physical(FILE *f, Buf *b) {
                         return 1;
                 if (c == '\0')
                         return -EBADMSG;
-                if (buf_append_char(b, (char) c) < 0)
-                        return -EMSGSIZE;
+                chunk[k++] = (char) c;
         }
 }
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* dict: Postfix-compatible lookup tables, "type:name". A Dict answers one question: the value
- * for a key. Table files are input written by administrators: they are parsed with bounded readers,
- * a bad line is an error naming the file and line (never a silent wrong entry), a missing or
- * unreadable table is an error naming the file (never an empty answer).
+ * for a key. Table files are input written by administrators: they are parsed with bounded
+ * readers, a bad line is an error naming the file and line (never a silent wrong entry), a
+ * missing or unreadable table is an error naming the file (never an empty answer).
  *
  * Types: hash: (GDBM file NAME.db built from the text file NAME, dict_gdbm.c), texthash:, static:,
  * inline:{ k=v, ... }, regexp: (regexp_table(5), dict_regexp.c), pcre: (pcre_table(5),
@@ -56,9 +56,10 @@ struct Dict {
  * lower case (postmap builds them folded by default); pattern tables ignore the flag. */
 #define DICT_FLAGS_DEFAULT DICT_FLAG_FOLD_CASE
 
-/* Opens "type:name". An unknown type is -EPROTONOSUPPORT with a message naming it; a spec with
- * no "type:" is -EINVAL; "proxy:type:name" opens type:name (no proxymap here). Missing file
- * -ENOENT, unreadable -EACCES, a directory -EISDIR, syntax -EBADMSG ("FILE, line N: ...").
+/* Opens "type:name". An unknown type is -EPROTONOSUPPORT with a message naming it; a spec that
+ * is not "type:name" (no ':', an empty or malformed type) is -EBADMSG; "proxy:type:name" opens
+ * type:name (no proxymap here). Missing file -ENOENT, unreadable -EACCES, a directory -EISDIR,
+ * syntax -EBADMSG ("FILE, line N: ...").
  * *ret_error must be NULL or a malloc'd string on entry (it is replaced, see errmsg.h); the
  * caller frees it. Opening reads files only; socketmap: connects at the first lookup. */
 int dict_open(const char *spec, DictFlags flags, Dict **ret, char **ret_error);

@@ -78,7 +78,7 @@ static int gdbm_dict_open(const char *name, DictFlags flags, Dict **ret, char **
         int r;
 
         if (isempty(name))
-                return errmsg_set(ret_error, -EINVAL, "hash: needs a file name");
+                return errmsg_set(ret_error, -EBADMSG, "hash: needs a file name");
 
         g = calloc(1, sizeof(*g));
         if (!g)
