@@ -812,6 +812,9 @@ static const struct {
         { "cidr:/nonexistent/tern/x.cidr", -ENOENT },
         { "texthash:/nonexistent/tern/x", -ENOENT },
         { "hash:/nonexistent/tern/x", -ENOENT },
+        { "cidr:/", -EISDIR },                  /* unreadable as a table (tests run as root) */
+        { "texthash:/", -EISDIR },
+        { "cidr:{ { 1.2.3.4 x }, { 1.2.3.4/8 y } }", -EBADMSG },
 };
 
 START_TEST(test_open_cases)
