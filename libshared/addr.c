@@ -415,8 +415,16 @@ static int parse_domain(Scanner *s, bool allow_literal, char **ret_domain, bool 
         len = s->i - start;
         if (len == 0)
                 return -EBADMSG;
-        if (!eight && len > s->lim->domain_max)
-                return -EMSGSIZE;
+        /* ASCII keeps its length (less a trailing dot under ADDR_LAX_DOTS): refuse early.
+         * U-labels are measured once converted to A-labels, below. */
+        if (!eight) {
+                size_t stored = len;
+
+                if ((s->flags & ADDR_LAX_DOTS) && s->p[s->i - 1] == '.')
+                        stored--;
+                if (stored > s->lim->domain_max)
+                        return -EMSGSIZE;
+        }
 
         raw = strndup(s->p + start, len);
         if (!raw)
@@ -424,6 +432,9 @@ static int parse_domain(Scanner *s, bool allow_literal, char **ret_domain, bool 
         r = domain_ascii(raw, &ascii);
         if (r < 0)
                 return r;
+        len = strlen(ascii);
+        if ((s->flags & ADDR_LAX_DOTS) && len > 0 && ascii[len - 1] == '.')
+                ascii[len - 1] = '\0';         /* the root, as Postfix's resolve strips it */
         if (strlen(ascii) > s->lim->domain_max)
                 return -EMSGSIZE;
         if (!addr_domain_is_valid(ascii))

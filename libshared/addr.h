@@ -59,8 +59,10 @@ typedef enum AddrFlags {
          * syntax error, as in RCPT TO. */
         ADDR_ALLOW_NULL = 1 << 2,
         /* Accept an unquoted local part with leading, trailing or consecutive dots
-         * ("a..b@example.com"), which Postfix accepts and some senders use. The internal
-         * form keeps the dots; addr_format() then quotes the local part. */
+         * ("a..b@example.com"), which Postfix accepts and some senders use, and one
+         * trailing dot after a domain name ("user@example.com."), which Postfix strips. The
+         * internal form keeps the local part's dots (addr_format() then quotes it) and
+         * drops the domain's trailing dot. */
         ADDR_LAX_DOTS = 1 << 3,
         /* A domain is required: "<postmaster>" and "<user>" are syntax errors. By default
          * a mailbox without "@domain" is accepted with Addr.domain == NULL, as Postfix's

@@ -161,6 +161,12 @@ static const struct {
         { "<.a@example.com>", 0, 0, -EBADMSG, NULL, NULL, false, false },
         { "<a.@example.com>", 0, 0, -EBADMSG, NULL, NULL, false, false },
         { "<a.@example.com>", 0, LX, 0, "a.", "example.com", false, false },
+        { "<user@example.com.>", 0, LX, 0, "user", "example.com", false, false },
+        { "<user@bücher.example.>", 0, LX | U, 0, "user", "xn--bcher-kva.example", false,
+          false },
+        { "<user@example.com..>", 0, LX, -EBADMSG, NULL, NULL, false, false },
+        { "<user@.>", 0, LX, -EBADMSG, NULL, NULL, false, false },
+        { "<user@[192.0.2.1].>", 0, LX, -EBADMSG, NULL, NULL, false, false },
 };
 
 static char *dup_exact(const char *p, size_t n) {
@@ -310,6 +316,9 @@ START_TEST(test_path_limits)
         ck_assert_int_eq(parse_str(buf, &long_path, 0), 0);
         ck_assert_int_eq(parse_str(buf, NULL, 0), -EMSGSIZE);
         snprintf(buf, sizeof(buf), "<u@%s.%s.%s.%s.b>", lab63, lab63, lab63, lab63);
+        ck_assert_int_eq(parse_str(buf, &long_path, 0), -EMSGSIZE);
+        snprintf(buf, sizeof(buf), "<u@%s.%s.%s.%s.>", lab63, lab63, lab63, lab63);
+        ck_assert_int_eq(parse_str(buf, &long_path, LX), 0);
         ck_assert_int_eq(parse_str(buf, &long_path, 0), -EMSGSIZE);
         snprintf(buf, sizeof(buf), "<u@%s.%s.%s.%s>", lab63, lab63, lab63, l64 + 4);
         ck_assert_uint_eq(strlen(buf), 256);
