@@ -278,6 +278,11 @@ START_TEST(test_hash)
         assert_lookup(d, "example.com", "DISCARD");
         assert_lookup(d, "new.key", "1");
         assert_lookup(d, "user@example.com", NULL);
+
+        /* NAME.db removed under the reader: it keeps answering from the file it has open */
+        ck_assert_int_eq(unlink(db), 0);
+        assert_lookup(d, "example.com", "DISCARD");
+        ck_assert_int_eq(build_hash(db, v2), 0);
         d = dict_free(d);
 
         /* without folding, keys are exact */
@@ -603,6 +608,8 @@ static void sockmap_serve_connection(int fd) {
                         return;                         /* closes the connection */
                 } else if (streq(key, "hangup"))
                         return;
+                else if (streq(key, "silent"))
+                        continue;                       /* never answers */
                 else if (streq(key, "half")) {
                         (void) !write(fd, "10:OK ", 6);
                         return;
@@ -706,6 +713,17 @@ START_TEST(test_socketmap)
                 ck_assert_int_eq(dict_lookup(d, "found", &v), 1);
         }
 
+        /* a server that does not answer: the lookup times out, the next one reconnects */
+        {
+                _cleanup_free_ char *v = NULL;
+
+                ck_assert_int_eq(dict_socketmap_set_timeout(d, 100 * 1000), 0);
+                ck_assert_int_eq(dict_lookup(d, "silent", &v), -ETIMEDOUT);
+                ck_assert_int_eq(dict_socketmap_set_timeout(d, 5 * UINT64_C(1000000)), 0);
+                ck_assert_int_eq(dict_lookup(d, "found", &v), 1);
+                ck_assert_str_eq(v, "the value");
+        }
+
         /* the map name goes into the request */
         d = dict_free(d);
         spec = mfree(spec);
@@ -716,6 +734,10 @@ START_TEST(test_socketmap)
 
                 ck_assert_int_eq(dict_lookup(d, "found", &v), -EREMOTEIO);
         }
+        d = dict_free(d);
+
+        ck_assert_int_eq(dict_open("static:x", DICT_FLAGS_DEFAULT, &d, &error), 0);
+        ck_assert_int_eq(dict_socketmap_set_timeout(d, 1), -EINVAL);
 }
 END_TEST
 
