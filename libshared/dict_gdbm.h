@@ -20,9 +20,12 @@ typedef struct DictBuilder DictBuilder;
  * The new file is created with the mode of the old one if it exists, else 0644. */
 int dict_builder_new(const char *db_path, DictBuilder **ret);
 /* Adds one entry. Returns 0, or -EEXIST for a key already added (the entry is not changed;
- * postmap warns about duplicates and keeps the first). */
+ * postmap warns about duplicates and keeps the first). The key is stored as given: callers fold
+ * it to lower case as postmap does by default (readers opened with DICT_FLAG_FOLD_CASE fold
+ * lookup keys only). -ESTALE after commit, -EMSGSIZE for a key or value over INT_MAX bytes. */
 int dict_builder_add(DictBuilder *b, const char *key, const char *value);
-/* fsync()s the new file and renames it over db_path. After this the builder only frees. */
+/* fsync()s the new file, renames it over db_path and fsync()s the directory. After this the
+ * builder only frees. -ESTALE when called twice. */
 int dict_builder_commit(DictBuilder *b);
 /* Frees; unlinks the new file when not committed. Returns NULL. */
 DictBuilder *dict_builder_free(DictBuilder *b);
