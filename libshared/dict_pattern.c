@@ -279,7 +279,6 @@ static int parse_pattern(Parser *p, char **pp, Rule *rule, size_t *ret_n_groups)
 }
 
 static int parse_rule(Parser *p, char *line) {
-        _cleanup_free_ char *result = NULL;
         Rule rule = {};
         size_t n_groups = 0, max = 0, pos = 0, group = 0;
         char *s = line;

@@ -141,8 +141,9 @@ static int pcre_engine_match(const void *re, const char *key, size_t len, size_t
                 return 0;
         if (rc == PCRE2_ERROR_NOMEMORY)
                 return -ENOMEM;
+        /* The work limits, and a recursion that would loop without consuming the key. */
         if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
-            rc == PCRE2_ERROR_HEAPLIMIT)
+            rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_RECURSELOOP)
                 return -ERANGE;
         if (rc < 0)
                 return -EIO;

@@ -4,7 +4,13 @@
  * dict_pattern.c; this module is the engine. Flags after a pattern toggle: i (case-insensitive,
  * on by default), x (extended syntax, REG_EXTENDED, on by default), m (REG_NEWLINE: ^ and $ also
  * match at newlines, off by default). The key is matched as a whole, once. POSIX offers no work
- * limit: keys are bounded by DICT_PATTERN_KEY_MAX, and patterns are the administrator's. */
+ * limit: keys are bounded by DICT_PATTERN_KEY_MAX. glibc's regcomp() copies the subexpression of
+ * every '+' and interval, so stacked repetitions ("a+++", "(a{1,255}){1,255}") take time and
+ * memory exponential in the pattern: before compiling, a pattern is sized with repetitions
+ * expanded and refused beyond REGEXP_EXPANDED_MAX, and so is a run of more than
+ * REGEXP_REPEAT_RUN_MAX repetition operators in a row (undefined in POSIX; "x.*?" from a PCRE
+ * habit still compiles, as it does with Postfix). */
+#include <ctype.h>
 #include <regex.h>
 
 #include "dict_pattern.h"
@@ -16,6 +22,198 @@ enum {
         REGEXP_FLAG_X = 1U << 2,
 };
 
+/* A pattern's size with repetitions expanded as glibc does, in atoms. a{1,2000} compiles in about
+ * 20 ms; real tables stay far below ("[0-9]{1,3}", "{60,}"). */
+#define REGEXP_EXPANDED_MAX 2000U
+/* Repetition operators in a row ("a*?" is 2); 2000 stars take glibc seconds. */
+#define REGEXP_REPEAT_RUN_MAX 4U
+/* Parenthesis nesting the size check follows. */
+#define REGEXP_NESTING_MAX 256U
+
+typedef struct RegexpLevel {
+        size_t total;                   /* expanded size of this group so far */
+        size_t last;                    /* size of the last atom, 0 when there is none */
+        unsigned run;                   /* repetition operators in a row just before */
+} RegexpLevel;
+
+static size_t sat_mul(size_t a, size_t b) {
+        size_t r;
+
+        if (__builtin_mul_overflow(a, b, &r) || r > REGEXP_EXPANDED_MAX)
+                return REGEXP_EXPANDED_MAX + 1;
+        return r;
+}
+
+static void level_atom(RegexpLevel *l, size_t w) {
+        l->total = MIN(l->total + w, (size_t) REGEXP_EXPANDED_MAX + 1);
+        l->last = w;
+        l->run = 0;
+}
+
+/* Applies a repetition that makes `factor` copies of the last atom. Returns false for a run of
+ * more than REGEXP_REPEAT_RUN_MAX repetition operators. */
+static bool level_repeat(RegexpLevel *l, size_t factor) {
+        size_t w;
+
+        if (l->last == 0)
+                return true;            /* nothing to repeat: regcomp() decides */
+        if (++l->run > REGEXP_REPEAT_RUN_MAX)
+                return false;
+        w = sat_mul(l->last, factor);
+        l->total = MIN(l->total - l->last + w, (size_t) REGEXP_EXPANDED_MAX + 1);
+        l->last = w;
+        return true;
+}
+
+/* Parses "n}", "n,}", "n,m}" (closing "\\}" in basic syntax) at p. Returns the number of bytes
+ * or 0 when this is not an interval, with the largest count in *ret_max. */
+static size_t parse_interval(const char *p, bool extended, size_t *ret_max) {
+        const char *q = p;
+        size_t n = 0, m = 0;
+        bool comma = false, have_m = false;
+
+        if (!isdigit((unsigned char) *q))
+                return 0;
+        for (; isdigit((unsigned char) *q); q++)
+                n = MIN(n * 10 + (size_t) (*q - '0'), (size_t) REGEXP_EXPANDED_MAX + 1);
+        if (*q == ',') {
+                comma = true;
+                q++;
+                for (; isdigit((unsigned char) *q); q++) {
+                        have_m = true;
+                        m = MIN(m * 10 + (size_t) (*q - '0'), (size_t) REGEXP_EXPANDED_MAX + 1);
+                }
+        }
+        if (extended ? *q != '}' : (q[0] != '\\' || q[1] != '}'))
+                return 0;
+        *ret_max = have_m ? MAX(n, m) : comma ? n + 1 : n;
+        return (size_t) (q - p) + (extended ? 1 : 2);
+}
+
+/* Skips a bracket expression starting at p ('['). Returns the byte after its ']', or NULL when
+ * it does not end (regcomp() reports that). */
+static const char *skip_bracket(const char *p) {
+        p++;
+        if (*p == '^')
+                p++;
+        if (*p == ']')
+                p++;
+        while (*p && *p != ']') {
+                if (p[0] == '[' && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
+                        char close = p[1];
+
+                        p += 2;
+                        while (*p && !(p[0] == close && p[1] == ']'))
+                                p++;
+                        if (!*p)
+                                return NULL;
+                        p += 2;
+                        continue;
+                }
+                p++;
+        }
+        return *p ? p + 1 : NULL;
+}
+
+/* Refuses patterns that glibc would expand beyond REGEXP_EXPANDED_MAX atoms, or with more than
+ * REGEXP_REPEAT_RUN_MAX repetition operators in a row. Returns NULL when the pattern may be compiled, else the reason. Patterns
+ * that are malformed otherwise are left to regcomp(). */
+static const char *regexp_pattern_check(const char *p, bool extended) {
+        RegexpLevel levels[REGEXP_NESTING_MAX + 1] = {};
+        size_t depth = 0, k, factor;
+        static const char *const too_large = "too large with its repetitions expanded (more than "
+                                             "2000 atoms)";
+        static const char *const in_a_row = "more than 4 repetition operators in a row";
+
+        while (*p) {
+                RegexpLevel *l = &levels[depth];
+                bool open = false, close = false, alt = false, rep = false;
+                size_t w = 1;
+
+                if (*p == '[') {
+                        p = skip_bracket(p);
+                        if (!p)
+                                return NULL;
+                        level_atom(l, 1);
+                        goto check;
+                }
+                if (*p == '\\') {
+                        char c = p[1];
+
+                        if (c == '\0')
+                                return NULL;
+                        p += 2;
+                        if (!extended) {
+                                open = c == '(';
+                                close = c == ')';
+                                alt = c == '|';
+                                rep = c == '+' || c == '?';
+                                if (c == '{') {
+                                        k = parse_interval(p, false, &factor);
+                                        if (k == 0)
+                                                return NULL;
+                                        p += k;
+                                        if (!level_repeat(l, factor))
+                                                return in_a_row;
+                                        goto check;
+                                }
+                        }
+                        factor = c == '+' ? 2 : 1;
+                } else {
+                        char c = *p++;
+
+                        factor = c == '+' ? 2 : 1;
+                        if (c == '*')
+                                rep = true;
+                        else if (extended) {
+                                open = c == '(';
+                                close = c == ')' && depth > 0;
+                                alt = c == '|';
+                                rep = c == '+' || c == '?';
+                                if (c == '{') {
+                                        k = parse_interval(p, true, &factor);
+                                        if (k > 0) {
+                                                p += k;
+                                                if (!level_repeat(l, factor))
+                                                        return in_a_row;
+                                                goto check;
+                                        }
+                                }
+                        }
+                        if (c == '^' || c == '$') {
+                                l->last = 0;
+                                l->run = 0;
+                                continue;
+                        }
+                }
+
+                if (open) {
+                        if (depth >= REGEXP_NESTING_MAX)
+                                return "parentheses nested too deeply";
+                        levels[++depth] = (RegexpLevel) {};
+                        continue;
+                }
+                if (close) {
+                        if (depth == 0)
+                                return NULL;
+                        w = MAX(levels[depth].total, (size_t) 1);
+                        depth--;
+                        level_atom(&levels[depth], w);
+                } else if (alt) {
+                        l->last = 0;
+                        l->run = 0;
+                } else if (rep) {
+                        if (!level_repeat(l, factor))
+                                return in_a_row;
+                } else
+                        level_atom(l, w);
+        check:
+                if (levels[depth].total > REGEXP_EXPANDED_MAX)
+                        return too_large;
+        }
+        return NULL;
+}
+
 static void regexp_engine_free(void *re) {
         if (!re)
                 return;
@@ -25,6 +223,7 @@ static void regexp_engine_free(void *re) {
 
 static int regexp_engine_compile(const char *pattern, unsigned flags, void **ret_re,
                                  size_t *ret_n_groups, char **ret_msg) {
+        const char *reason;
         regex_t *re;
         int cflags = 0, r;
 
@@ -38,6 +237,15 @@ static int regexp_engine_compile(const char *pattern, unsigned flags, void **ret
                 cflags |= REG_NEWLINE;
         if (flags & REGEXP_FLAG_X)
                 cflags |= REG_EXTENDED;
+
+        reason = regexp_pattern_check(pattern, flags & REGEXP_FLAG_X);
+        if (reason) {
+                if (ret_msg) {
+                        free(*ret_msg);
+                        *ret_msg = strdup(reason);
+                }
+                return -EBADMSG;
+        }
 
         re = calloc(1, sizeof(*re));
         if (!re)

@@ -89,6 +89,14 @@ static const LookupCase lookup_cases[] = {
         { "%^a%m ok\n", "abc", 1, "ok" },
         { "@^a b$@ ok\n", "a b", 1, "ok" },
         { "\"^x\" quoted\n", "xy", 1, "quoted" },
+        /* repetitions within the expansion bound */
+        { "/^<(.*?)>$/ [$1]\n", "<a>", 1, "[a]" },
+        { "/^a{2}$/ two\n", "aa", 1, "two" },
+        { "/^[0-9]{1,3}(\\.[0-9]{1,3}){3}$/ ipv4\n", "192.0.2.1", 1, "ipv4" },
+        { "/^a\\{2\\}$/x two\n", "aa", 1, "two" },
+        { "/^a{1,2000}$/ many\n", "aaa", 1, "many" },
+        { "/^[]a]+$/ bracket\n", "]a]", 1, "bracket" },
+        { "/^[[:digit:]]+$/ digits\n", "123", 1, "digits" },
 };
 
 typedef struct ErrorCase {
@@ -101,6 +109,14 @@ static const ErrorCase error_cases[] = {
         { "/a/ ok\n/(b/ x\n", -EBADMSG, "t, line 2: bad regular expression /(b/" },
         { "/[a/ x\n", -EBADMSG, "t, line 1: bad regular expression" },
         { "/a{2,1}/ x\n", -EBADMSG, "t, line 1: bad regular expression" },
+        /* patterns glibc would expand exponentially */
+        { "/a{1,2001}/ x\n", -EBADMSG, "t, line 1: bad regular expression /a{1,2001}/: too "
+          "large with its repetitions expanded" },
+        { "/(a{1,100}){1,100}/ x\n", -EBADMSG, "too large" },
+        { "/a\\{1,5000\\}/x x\n", -EBADMSG, "too large" },
+        { "/((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)/ x\n", -EBADMSG, "too large" },
+        { "/a+++++/ x\n", -EBADMSG, "more than 4 repetition operators in a row" },
+        { "/a*****/ x\n", -EBADMSG, "more than 4 repetition operators in a row" },
         { "/a/q ok\n", -EBADMSG, "t, line 1: unknown flag 'q'" },
         { "/a/s ok\n", -EBADMSG, "t, line 1: unknown flag 's'" },       /* pcre only */
         { "/a/ ok\n/b/\n", -EBADMSG, "t, line 2: missing result" },
