@@ -9,12 +9,20 @@
  * memory exponential in the pattern: before compiling, a pattern is sized with repetitions
  * expanded and refused beyond REGEXP_EXPANDED_MAX, and so is a run of more than
  * REGEXP_REPEAT_RUN_MAX repetition operators in a row (undefined in POSIX; "x.*?" from a PCRE
- * habit still compiles, as it does with Postfix). */
+ * habit still compiles, as it does with Postfix). glibc matches back-references ("\\1") by
+ * search that grows steeply with the key (a 1000-byte key can take minutes), so a pattern with
+ * one is not run on keys longer than REGEXP_BACKREF_KEY_MAX: such a lookup fails with -ERANGE,
+ * the work-limit error (use pcre:, which has a real limit, for back-references on long keys). */
 #include <ctype.h>
 #include <regex.h>
 
 #include "dict_pattern.h"
 #include "dict_types.h"
+
+typedef struct RegexpPattern {
+        regex_t re;
+        bool backref;                   /* has a back-reference: keys are limited */
+} RegexpPattern;
 
 enum {
         REGEXP_FLAG_I = 1U << 0,
@@ -27,6 +35,8 @@ enum {
 #define REGEXP_EXPANDED_MAX 2000U
 /* Repetition operators in a row ("a*?" is 2); 2000 stars take glibc seconds. */
 #define REGEXP_REPEAT_RUN_MAX 4U
+/* Longest key a pattern with back-references is run on (100 bytes take about 0.1 s). */
+#define REGEXP_BACKREF_KEY_MAX 128U
 /* Parenthesis nesting the size check follows. */
 #define REGEXP_NESTING_MAX 256U
 
@@ -116,9 +126,10 @@ static const char *skip_bracket(const char *p) {
 }
 
 /* Refuses patterns that glibc would expand beyond REGEXP_EXPANDED_MAX atoms, or with more than
- * REGEXP_REPEAT_RUN_MAX repetition operators in a row. Returns NULL when the pattern may be compiled, else the reason. Patterns
- * that are malformed otherwise are left to regcomp(). */
-static const char *regexp_pattern_check(const char *p, bool extended) {
+ * REGEXP_REPEAT_RUN_MAX repetition operators in a row. Returns NULL when the pattern may be
+ * compiled, else the reason; *ret_backref tells whether it has a back-reference. Patterns
+ * malformed otherwise are left to regcomp(). */
+static const char *regexp_pattern_check(const char *p, bool extended, bool *ret_backref) {
         RegexpLevel levels[REGEXP_NESTING_MAX + 1] = {};
         size_t depth = 0, k, factor;
         static const char *const too_large = "too large with its repetitions expanded (more than "
@@ -142,6 +153,8 @@ static const char *regexp_pattern_check(const char *p, bool extended) {
 
                         if (c == '\0')
                                 return NULL;
+                        if (c >= '1' && c <= '9')
+                                *ret_backref = true;
                         p += 2;
                         if (!extended) {
                                 open = c == '(';
@@ -215,16 +228,19 @@ static const char *regexp_pattern_check(const char *p, bool extended) {
 }
 
 static void regexp_engine_free(void *re) {
-        if (!re)
+        RegexpPattern *p = re;
+
+        if (!p)
                 return;
-        regfree(re);
-        free(re);
+        regfree(&p->re);
+        free(p);
 }
 
 static int regexp_engine_compile(const char *pattern, unsigned flags, void **ret_re,
                                  size_t *ret_n_groups, char **ret_msg) {
         const char *reason;
-        regex_t *re;
+        RegexpPattern *re;
+        bool backref = false;
         int cflags = 0, r;
 
         assert(pattern);
@@ -238,7 +254,7 @@ static int regexp_engine_compile(const char *pattern, unsigned flags, void **ret
         if (flags & REGEXP_FLAG_X)
                 cflags |= REG_EXTENDED;
 
-        reason = regexp_pattern_check(pattern, flags & REGEXP_FLAG_X);
+        reason = regexp_pattern_check(pattern, flags & REGEXP_FLAG_X, &backref);
         if (reason) {
                 if (ret_msg) {
                         free(*ret_msg);
@@ -250,7 +266,8 @@ static int regexp_engine_compile(const char *pattern, unsigned flags, void **ret
         re = calloc(1, sizeof(*re));
         if (!re)
                 return -ENOMEM;
-        r = regcomp(re, pattern, cflags);
+        re->backref = backref;
+        r = regcomp(&re->re, pattern, cflags);
         if (r != 0) {
                 char msg[256];
 
@@ -264,24 +281,28 @@ static int regexp_engine_compile(const char *pattern, unsigned flags, void **ret
                 }
                 return -EBADMSG;
         }
-        *ret_n_groups = re->re_nsub;
+        *ret_n_groups = re->re.re_nsub;
         *ret_re = re;
         return 0;
 }
 
 static int regexp_engine_match(const void *re, const char *key, size_t len, size_t *spans,
                                size_t n_spans) {
+        const RegexpPattern *p = re;
         regmatch_t m[DICT_PATTERN_GROUPS_MAX + 1];
         int r;
 
-        assert(re);
+        assert(p);
         assert(key);
         assert(n_spans >= 1 && n_spans <= ELEMENTSOF(m));
+
+        if (p->backref && len > REGEXP_BACKREF_KEY_MAX)
+                return -ERANGE;
 
         /* REG_STARTEND bounds the subject by len rather than by a NUL. */
         m[0].rm_so = 0;
         m[0].rm_eo = (regoff_t) len;
-        r = regexec(re, key, n_spans, m, REG_STARTEND);
+        r = regexec(&p->re, key, n_spans, m, REG_STARTEND);
         if (r == REG_NOMATCH)
                 return 0;
         if (r == REG_ESPACE)
