@@ -19,7 +19,7 @@
 
 typedef enum RuleOp {
         RULE_MATCH,                     /* /pattern/flags result */
-        RULE_IF,                        /* if /pattern/flags: skip to its endif unless it matches */
+        RULE_IF,                        /* if /pattern/: skip to its endif unless it matches */
         RULE_ENDIF,
 } RuleOp;
 

@@ -45,7 +45,7 @@
 
 typedef enum DictPatternSyntax {
         DICT_PATTERN_REGEXP,            /* regexp_table(5): flags i (on), x (on), m (off) */
-        DICT_PATTERN_PCRE,              /* pcre_table(5): flags i (on), s (on), m, x, A, E, U, X, u */
+        DICT_PATTERN_PCRE,              /* pcre_table(5): i (on), s (on), m, x, A, E, U, X, u */
         _DICT_PATTERN_SYNTAX_MAX,
         _DICT_PATTERN_SYNTAX_INVALID = -EINVAL,
 } DictPatternSyntax;
