@@ -99,7 +99,8 @@ static const LookupCase lookup_cases[] = {
         { "/^[[:digit:]]+$/ digits\n", "123", 1, "digits" },
         /* back-references run on short keys only */
         { "/^(a+)\\1$/ twice $1\n", "aaaa", 1, "twice aa" },
-        { "/^(a+)\\1$/ twice\n/./ other\n", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        { "/^(a+)\\1$/ twice\n/./ other\n",
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", -ERANGE, NULL },
         { "/^[\\1]$/ class\n", "1", 1, "class" },
 };
