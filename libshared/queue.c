@@ -486,8 +486,8 @@ static int record_rcpt(Buf *out, const QueueRcpt *rc) {
 }
 
 static int rcpt_check(const QueueRcpt *rc) {
-        if (!value_is_valid(rc->address, false) || (rc->orcpt && !value_is_valid(rc->orcpt, false)) ||
-            !queue_notify_is_valid(rc->notify) || !queue_rcpt_status_is_valid(rc->status))
+        if (!value_is_valid(rc->address, false) ||
+            (rc->orcpt && !value_is_valid(rc->orcpt, false)) || !queue_notify_is_valid(rc->notify) || !queue_rcpt_status_is_valid(rc->status))
                 return -EINVAL;
         return 0;
 }

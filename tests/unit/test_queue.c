@@ -6,9 +6,12 @@
  * content reads), moves, scans, and the qmgr trigger against a socket bound in $TMPDIR. */
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "check_main.h"
@@ -193,6 +196,62 @@ START_TEST(test_id_unique_sorted)
 }
 END_TEST
 
+static int cmp_id_n(const void *a, const void *b) {
+        return memcmp(a, b, QUEUE_ID_LEN);
+}
+
+/* Several processes drawing IDs at the same time (smtpd and pickup instances): no duplicate. */
+START_TEST(test_id_unique_processes)
+{
+        enum { PROCS = 4, PER = 20000 };
+        char (*ids)[QUEUE_ID_LEN] = calloc(PROCS * PER, sizeof(*ids));
+        int fds[PROCS];
+
+        ck_assert_ptr_nonnull(ids);
+        for (int p = 0; p < PROCS; p++) {
+                int pfd[2];
+                pid_t pid;
+
+                ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
+                pid = fork();
+                ck_assert_int_ge(pid, 0);
+                if (pid == 0) {
+                        FILE *f = fdopen(pfd[1], "w");
+
+                        for (int i = 0; i < PER; i++) {
+                                char id[QUEUE_ID_MAX + 1];
+
+                                if (!f || queue_id_new(id) < 0 ||
+                                    fwrite(id, QUEUE_ID_LEN, 1, f) != 1)
+                                        _exit(EXIT_FAILURE);
+                        }
+                        _exit(fclose(f) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+                }
+                safe_close(pfd[1]);
+                fds[p] = pfd[0];
+        }
+        for (int p = 0; p < PROCS; p++) {
+                size_t want = (size_t) PER * QUEUE_ID_LEN, got = 0;
+                char *dst = ids[p * PER];
+                int status;
+
+                while (got < want) {
+                        ssize_t k = read(fds[p], dst + got, want - got);
+
+                        ck_assert_int_gt(k, 0);
+                        got += (size_t) k;
+                }
+                safe_close(fds[p]);
+                ck_assert_int_gt(wait(&status), 0);
+                ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        qsort(ids, PROCS * PER, sizeof(*ids), cmp_id_n);
+        for (size_t i = 1; i < PROCS * PER; i++)
+                ck_assert(memcmp(ids[i - 1], ids[i], QUEUE_ID_LEN) < 0);
+        free(ids);
+}
+END_TEST
+
 /* ---- envelope building ---- */
 
 START_TEST(test_envelope_build)
@@ -305,7 +364,7 @@ START_TEST(test_roundtrip_max_values)
 {
         _cleanup_(queue_envelope_freep) QueueEnvelope *e = NULL, *p = NULL;
         _cleanup_(buf_done) Buf b = BUF_INIT(BUF_MAX_UNBOUNDED);
-        char v[QUEUE_VALUE_MAX + 1];
+        char v[QUEUE_VALUE_MAX + 1], name[QUEUE_ATTR_NAME_MAX + 1];
 
         /* Every byte escaped: the longest records the format allows must still parse. */
         memset(v, ' ', QUEUE_VALUE_MAX);
@@ -313,8 +372,9 @@ START_TEST(test_roundtrip_max_values)
         ck_assert_int_eq(queue_envelope_new(&e), 0);
         ck_assert_int_eq(queue_envelope_set(e, QUEUE_FIELD_SENDER, v), 0);
         ck_assert_int_eq(queue_envelope_add_rcpt(e, v, v, 0xe), 0);
-        ck_assert_int_eq(queue_envelope_add_attr(e, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                                                    "aaaaaaaaaaaaa", v), 0);
+        memset(name, 'a', QUEUE_ATTR_NAME_MAX);
+        name[QUEUE_ATTR_NAME_MAX] = '\0';
+        ck_assert_int_eq(queue_envelope_add_attr(e, name, v), 0);
         format_image(e, "x\n", 2, &b);
         ck_assert_int_eq(queue_file_parse(buf_peek(&b), buf_pending(&b), NULL, &p), 0);
         ck_assert(queue_envelope_equal(e, p));
@@ -686,6 +746,38 @@ START_TEST(test_writer_size_limit)
         w = queue_writer_free(w);
         ck_assert_int_eq(faccessat(in_fd, id, F_OK, 0), -1);
 
+        test_queue_done(&t);
+}
+END_TEST
+
+/* A file system error while writing (here EFBIG from RLIMIT_FSIZE, standing in for ENOSPC and
+ * EDQUOT, which take the same path) comes back as such and sticks. Check runs each test in its
+ * own process, so the limit does not leak. */
+START_TEST(test_writer_fs_error)
+{
+        TestQueue t;
+        _cleanup_(queue_envelope_freep) QueueEnvelope *e = envelope_full();
+        _cleanup_(queue_writer_freep) QueueWriter *w = NULL;
+        struct rlimit rl;
+        char chunk[1000], id[QUEUE_ID_MAX + 1];
+        int r = 0;
+
+        test_queue_init(&t);
+        ck_assert_ptr_ne(signal(SIGXFSZ, SIG_IGN), SIG_ERR);
+        ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl) < 0 ? -errno : 0, 0);
+        rl.rlim_cur = 64 * 1024;
+        ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+
+        ck_assert_int_eq(queue_writer_new(queue_dirs_fd(t.dirs, QUEUE_INCOMING), e, 0, &w), 0);
+        strcpy(id, queue_writer_id(w));
+        memset(chunk, 'x', sizeof(chunk));
+        for (int i = 0; i < 200 && r == 0; i++)
+                r = queue_writer_write(w, chunk, sizeof(chunk));
+        ck_assert_int_eq(r, -EFBIG);
+        ck_assert_int_eq(queue_writer_write(w, "x", 1), -EFBIG);
+        ck_assert_int_eq(queue_writer_finish(w), -EFBIG);
+        w = queue_writer_free(w);
+        ck_assert_int_eq(faccessat(queue_dirs_fd(t.dirs, QUEUE_INCOMING), id, F_OK, 0), -1);
         test_queue_done(&t);
 }
 END_TEST
@@ -1071,6 +1163,7 @@ static Suite *queue_suite(void) {
         tcase_add_test(tc, test_id_format);
         tcase_add_test(tc, test_id_valid);
         tcase_add_test(tc, test_id_unique_sorted);
+        tcase_add_test(tc, test_id_unique_processes);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("envelope");
@@ -1092,6 +1185,7 @@ static Suite *queue_suite(void) {
         tc = tcase_create("file");
         tcase_add_test(tc, test_write_read_roundtrip);
         tcase_add_test(tc, test_writer_size_limit);
+        tcase_add_test(tc, test_writer_fs_error);
         tcase_add_test(tc, test_writer_recipients);
         tcase_add_test(tc, test_open_states);
         suite_add_tcase(s, tc);
