@@ -114,6 +114,10 @@ int queue_dir_sync(const QueueDirs *d, QueueName q) {
         return fsync(fd) < 0 ? -errno : 0;
 }
 
+int queue_dirs_sync_incoming(void *userdata) {
+        return queue_dir_sync(userdata, QUEUE_INCOMING);
+}
+
 /* ---- Queue IDs ---- */
 
 #define ID_TIME_DIGITS 10
@@ -487,7 +491,8 @@ static int record_rcpt(Buf *out, const QueueRcpt *rc) {
 
 static int rcpt_check(const QueueRcpt *rc) {
         if (!value_is_valid(rc->address, false) ||
-            (rc->orcpt && !value_is_valid(rc->orcpt, false)) || !queue_notify_is_valid(rc->notify) || !queue_rcpt_status_is_valid(rc->status))
+            (rc->orcpt && !value_is_valid(rc->orcpt, false)) ||
+            !queue_notify_is_valid(rc->notify) || !queue_rcpt_status_is_valid(rc->status))
                 return -EINVAL;
         return 0;
 }

@@ -150,6 +150,9 @@ int queue_dirs_fd(const QueueDirs *d, QueueName q);
 /* fsync() of one queue directory: makes names created, renamed or removed in it durable.
  * Blocking; event loops run it from the worker pool. Returns 0 or -errno. */
 int queue_dir_sync(const QueueDirs *d, QueueName q);
+/* queue_dir_sync(userdata, QUEUE_INCOMING) with the signature of workpool.h's WorkBatchFn:
+ * userdata is the QueueDirs. The batch step of the group commit. */
+int queue_dirs_sync_incoming(void *userdata);
 
 /* ---- Queue IDs ---- */
 
@@ -314,10 +317,11 @@ int queue_writer_put_line(QueueWriter *w, const char *p, size_t n);
 int queue_writer_add_rcpt(QueueWriter *w, const char *address, const char *orcpt,
                           unsigned notify);
 /* Writes the tail, the final header, and runs fsync -> fchmod(0700) -> fsync (see
- * "Durability" above). The caller must still call queue_dir_sync(QUEUE_INCOMING) before
- * replying 250. Returns 0, -EDESTADDRREQ when the file has no recipient, the sticky error, or
- * -errno (-ENOSPC, -EDQUOT, -EIO). After an error the caller aborts. Calling it twice
- * returns -EALREADY. */
+ * "Durability" above). Blocking; it touches nothing but w, so an event loop runs it as the
+ * work of a workpool job, with queue_dirs_sync_incoming() as the pool's batch step: incoming/
+ * must be synced after this returns and before the reply 250. Returns 0, -EDESTADDRREQ when
+ * the file has no recipient, the sticky error, or -errno (-ENOSPC, -EDQUOT, -EIO). After an
+ * error the caller aborts. Calling it twice returns -EALREADY. */
 int queue_writer_finish(QueueWriter *w);
 /* Unlinks the file unless it was finished, closes it. Idempotent. */
 void queue_writer_abort(QueueWriter *w);
@@ -370,7 +374,9 @@ typedef int (*QueueScanFn)(const char *id, bool complete, const struct stat *st,
  * skipped. Returns 0, the callback's non-zero value, or -errno. Allocates nothing per file. */
 int queue_scan(int dir_fd, uint64_t stale_before_usec, QueueScanFn fn, void *userdata);
 /* The IDs of the complete files in dir_fd, sorted (by arrival time), at most max of them
- * (the oldest; 0 for no bound). Returns the count with a NULL-terminated list, -errno. */
+ * (the oldest; 0 for no bound). Memory while scanning is proportional to the directory's
+ * size; qmgr uses queue_scan() where that matters. Returns the count with a NULL-terminated
+ * list (free with strv_free()), -errno. */
 int queue_scan_sorted(int dir_fd, size_t max, char ***ret);
 
 /* ---- The qmgr trigger ---- */

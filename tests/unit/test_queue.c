@@ -16,6 +16,7 @@
 
 #include "check_main.h"
 #include "queue.h"
+#include "workpool.h"
 
 /* ---- helpers ---- */
 
@@ -911,6 +912,39 @@ static QueueWriter *write_one(const TestQueue *t, QueueEnvelope *e, bool finish)
         return w;
 }
 
+/* The group commit of DESIGN.md: finishes run as workpool jobs, one incoming/ fsync per batch. */
+static int finish_job(void *userdata) {
+        return queue_writer_finish(userdata);
+}
+
+static void finish_done(int result, void *userdata) {
+        ck_assert_int_eq(result, 0);
+        ck_assert_int_eq(queue_writer_finish(userdata), -EALREADY);
+}
+
+START_TEST(test_group_commit)
+{
+        enum { N = 16 };
+        TestQueue t;
+        _cleanup_(queue_envelope_freep) QueueEnvelope *e = envelope_full();
+        _cleanup_(workpool_freep) WorkPool *pool = NULL;
+        _cleanup_strv_free_ char **ids = NULL;
+        QueueWriter *w[N];
+
+        test_queue_init(&t);
+        ck_assert_int_eq(workpool_new(4, queue_dirs_sync_incoming, t.dirs, &pool), 0);
+        for (size_t i = 0; i < N; i++) {
+                w[i] = write_one(&t, e, false);
+                ck_assert_int_eq(workpool_submit(pool, finish_job, finish_done, w[i]), 0);
+        }
+        pool = workpool_free(pool);             /* runs every job, dispatches completions */
+        ck_assert_int_eq(queue_scan_sorted(queue_dirs_fd(t.dirs, QUEUE_INCOMING), 0, &ids), N);
+        for (size_t i = 0; i < N; i++)
+                queue_writer_free(w[i]);
+        test_queue_done(&t);
+}
+END_TEST
+
 START_TEST(test_move_remove)
 {
         TestQueue t;
@@ -1193,6 +1227,7 @@ static Suite *queue_suite(void) {
         tc = tcase_create("dirs");
         tcase_add_test(tc, test_dirs);
         tcase_add_test(tc, test_move_remove);
+        tcase_add_test(tc, test_group_commit);
         tcase_add_test(tc, test_scan);
         suite_add_tcase(s, tc);
 
