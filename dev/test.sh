@@ -21,7 +21,7 @@ seconds=${FUZZ_SECONDS:-60}
 failed=0
 pids=()
 for exe in "$fuzzbuild"/tests/fuzz/fuzz_*; do
-        [ -x "$exe" ] || continue
+        [ -f "$exe" ] && [ -x "$exe" ] || continue
         name=$(basename "$exe"); name=${name#fuzz_}
         work=$(mktemp -d)
         cp -r "tests/fuzz/corpus/$name/." "$work/"
