@@ -231,14 +231,14 @@ static int interfaces_all(RewriteSettings *s) {
         if (getifaddrs(&ifa) < 0)
                 return -errno;
         for (struct ifaddrs *i = ifa; i && r >= 0; i = i->ifa_next) {
-                if (!i->ifa_addr)
+                void *sa = i->ifa_addr;
+
+                if (!sa)
                         continue;
                 if (i->ifa_addr->sa_family == AF_INET)
-                        r = interface_add(s, AF_INET,
-                                          &((struct sockaddr_in *) (void *) i->ifa_addr)->sin_addr);
+                        r = interface_add(s, AF_INET, &((struct sockaddr_in *) sa)->sin_addr);
                 else if (i->ifa_addr->sa_family == AF_INET6)
-                        r = interface_add(s, AF_INET6,
-                                          &((struct sockaddr_in6 *) (void *) i->ifa_addr)->sin6_addr);
+                        r = interface_add(s, AF_INET6, &((struct sockaddr_in6 *) sa)->sin6_addr);
         }
         freeifaddrs(ifa);
         return r;

@@ -104,9 +104,10 @@ typedef struct RewriteResult {
  *  2. the domain must be a valid host name or [address literal] (or, with resolve_numeric_domain,
  *     a bare IP address, which becomes a literal), else REWRITE_FLAG_ERROR, class DEFAULT,
  *     transport "error", nexthop "5.1.3 bad address syntax";
- *  3. REWRITE_FLAG_ROUTED is set when the first of '@', '!', '%' in the resolved recipient is not
- *     the '@' before its domain, whatever swap_bangpath and allow_percent_hack say (the next hop may
- *     honour them): e.g. "user%other@ours" with allow_percent_hack = no is class LOCAL, ROUTED;
+ *  3. REWRITE_FLAG_ROUTED is set when the first of '@', '!', '%' in the resolved recipient is
+ *     not the '@' before its domain, whatever swap_bangpath and allow_percent_hack say (the next
+ *     hop may honour them): e.g. "user%other@ours" with allow_percent_hack = no is class LOCAL,
+ *     ROUTED;
  *  4. class and default transport:nexthop: LOCAL local_transport (nexthop the domain, or the
  *     transport's ":nexthop", $myhostname by default); ALIAS "error" and "5.1.1 User unknown in
  *     virtual alias table" (show_user_unknown_table_name); VIRTUAL virtual_transport and the

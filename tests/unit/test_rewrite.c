@@ -134,9 +134,10 @@ static const struct {
 
 START_TEST(test_canonical)
 {
-        _cleanup_(rewrite_settings_freep) RewriteSettings *s = settings(canonical_cases[_i].config);
+        _cleanup_(rewrite_settings_freep) RewriteSettings *s = NULL;
         _cleanup_free_ char *out = NULL;
 
+        s = settings(canonical_cases[_i].config);
         ck_assert_int_eq(rewrite_canonical(s, canonical_cases[_i].input, &out), 0);
         ck_assert_str_eq(out, canonical_cases[_i].expected);
 }
