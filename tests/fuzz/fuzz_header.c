@@ -15,6 +15,7 @@
 typedef struct Seen {
         Buf list;               /* internal forms seen, NUL-separated */
         size_t count;
+        size_t same;            /* replacements equal to the address: no change in the output */
         bool change;
 } Seen;
 
@@ -40,7 +41,11 @@ static int record(void *userdata, const char *address, char **ret) {
                 *ret = strdup("r@fuzz.test");
         else if (asprintf(ret, "%s@fuzz.test", address) < 0)
                 *ret = NULL;
-        return *ret ? 0 : -ENOMEM;
+        if (!*ret)
+                return -ENOMEM;
+        if (streq(*ret, address))
+                s->same++;
+        return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -71,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* Changing every address, then reading the result again. */
         buf_clear(&out);
         r = header_address_rewrite(p, size, 0, record, &first, &out);
-        assert(r >= 0 && (size_t) r == first.count);
+        assert(r >= 0 && (size_t) r == first.count - first.same);
         k = header_address_rewrite(buf_peek(&out), buf_pending(&out), 0, record, &second,
                                    &again);
         assert(k == 0);
