@@ -479,6 +479,8 @@ int header_address_rewrite(const char *p, size_t n, size_t token_limit, HeaderAd
         assert(fn);
         assert(out);
 
+        if (n == 0)
+                return 0;
         element_reset(&w.e);
         while (i < n) {
                 Token t;

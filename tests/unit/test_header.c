@@ -332,6 +332,9 @@ START_TEST(test_rewrite_bounded)
         /* Only n bytes are read: the rest of the string does not exist for the rewriter. */
         ck_assert_int_eq(header_address_rewrite(" user, more", 5, 0, canon, NULL, &out), 1);
         ck_assert_str_eq(buf_peek(&out), " user@origin.test");
+        buf_clear(&out);
+        ck_assert_int_eq(header_address_rewrite(NULL, 0, 0, canon, NULL, &out), 0);
+        ck_assert_uint_eq(buf_pending(&out), 0);
 }
 END_TEST
 
