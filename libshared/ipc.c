@@ -133,19 +133,35 @@ static bool rcpt_ok(uint32_t index, unsigned notify, const char *address, const 
 
 /* ---- Lines and fields ---- */
 
+/* Whether the bytes of in after its first `from` (a prefix on which buf_getline() returned 0)
+ * cannot change that answer: no CR, LF or NUL among them, no CR left waiting at the end of the
+ * prefix, and the line still within IPC_LINE_MAX. */
+static bool bytes_plain(const Buf *in, size_t from) {
+        const char *p = buf_peek(in);
+        size_t n = buf_pending(in);
+
+        if (n > IPC_LINE_MAX || p[from - 1] == '\r')
+                return false;
+        for (size_t i = from; i < n; i++)
+                if (p[i] == '\r' || p[i] == '\n' || p[i] == '\0')
+                        return false;
+        return true;
+}
+
 /* Takes bytes from buf[*used..n) into in until it holds a complete line. Returns 1 with the
  * line (NUL-terminated in in; the caller calls line_done() once it has used it), 0 when all
  * input was taken and no line is complete, -EMSGSIZE, -EBADMSG (buf_getline()), -ENOMEM. */
 static int line_next(Buf *in, const char *buf, size_t n, size_t *used, char **ret_line,
                      size_t *ret_len) {
         for (;;) {
-                size_t room = in->max - buf_pending(in);
+                size_t before = buf_pending(in);
+                size_t room = in->max - before;
                 size_t take = MIN(n - *used, room);
                 int r;
 
                 /* The read-ahead grows with the line: a buffer of many short lines is not copied
                  * whole for each, and a long line is not rescanned too often. */
-                take = MIN(take, MAX(buf_pending(in), (size_t) LINE_CHUNK));
+                take = MIN(take, MAX(before, (size_t) LINE_CHUNK));
                 if (take > 0) {
                         r = buf_append(in, buf + *used, take);
                         if (r < 0)
@@ -153,7 +169,14 @@ static int line_next(Buf *in, const char *buf, size_t n, size_t *used, char **re
                         *used += take;
                 }
 
-                r = buf_getline(in, IPC_LINE_MAX, ret_line, ret_len);
+                /* buf_getline() decides, but it rescans from the start of the line: a peer
+                 * sending a long line a byte at a time would cost quadratic time. The held
+                 * prefix was scanned already (it gave 0), so unless the new bytes hold a byte
+                 * that can end or break a line, or the line grew too long, the answer is 0. */
+                if (before == 0 || !bytes_plain(in, before))
+                        r = buf_getline(in, IPC_LINE_MAX, ret_line, ret_len);
+                else
+                        r = 0;
                 if (r != 0)
                         return r;
                 if (*used >= n)

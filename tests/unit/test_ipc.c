@@ -116,6 +116,15 @@ static int request_parse(const char *s, size_t n, IpcRequest **ret) {
         return request_feed_pieces(p, s, n, SIZE_MAX, SIZE_MAX, &used, ret);
 }
 
+/* The same, a byte at a time. */
+static int request_parse_trickle(const char *s, size_t n, IpcRequest **ret) {
+        _cleanup_(ipc_request_parser_freep) IpcRequestParser *p = NULL;
+        size_t used;
+
+        ck_assert_int_eq(ipc_request_parser_new(&p), 0);
+        return request_feed_pieces(p, s, n, 1, 1, &used, ret);
+}
+
 /* A request with every field set. */
 static IpcRequest *request_full(void) {
         IpcRequest *r;
@@ -624,13 +633,31 @@ START_TEST(test_request_limits)
         /* A line of exactly IPC_LINE_MAX bytes is read (and found bad); one more is too long. */
         ck_assert_int_eq(buf_printf(&b, H "sender %s\r\n", rep('a', IPC_LINE_MAX - 7)), 0);
         ck_assert_int_eq(request_parse(buf_peek(&b), buf_pending(&b), &r), -EBADMSG);
+        ck_assert_int_eq(request_parse_trickle(buf_peek(&b), buf_pending(&b), &r), -EBADMSG);
         buf_clear(&b);
         ck_assert_int_eq(buf_printf(&b, H "sender %s\r\n", rep('a', IPC_LINE_MAX - 6)), 0);
         ck_assert_int_eq(request_parse(buf_peek(&b), buf_pending(&b), &r), -EMSGSIZE);
+        ck_assert_int_eq(request_parse_trickle(buf_peek(&b), buf_pending(&b), &r), -EMSGSIZE);
         /* Without its CRLF yet, too. */
         buf_clear(&b);
         ck_assert_int_eq(buf_printf(&b, H "sender %s", rep('a', IPC_LINE_MAX + 5)), 0);
         ck_assert_int_eq(request_parse(buf_peek(&b), buf_pending(&b), &r), -EMSGSIZE);
+        ck_assert_int_eq(request_parse_trickle(buf_peek(&b), buf_pending(&b), &r), -EMSGSIZE);
+        /* A long line trickled in, broken by a bare CR, bare LF or NUL late in it, or ended
+         * by a CRLF split across calls. */
+        for (int v = 0; v < 4; v++) {
+                static const char *const tails[] = { "\rx\r\n", "x\nx\r\n", "\r", "\r\n" };
+
+                buf_clear(&b);
+                ck_assert_int_eq(buf_printf(&b, H "sender %s%s", rep('a', IPC_ADDRESS_MAX),
+                                            tails[v]), 0);
+                ck_assert_int_eq(request_parse_trickle(buf_peek(&b), buf_pending(&b), &r),
+                                 v < 2 ? -EBADMSG : 0);
+        }
+        buf_clear(&b);
+        ck_assert_int_eq(buf_printf(&b, H "sender %sx", rep('a', IPC_ADDRESS_MAX)), 0);
+        b.data[b.len - 1] = '\0';
+        ck_assert_int_eq(request_parse_trickle(buf_peek(&b), buf_pending(&b), &r), -EBADMSG);
 
         /* Values one byte over their limits. */
         buf_clear(&b);
