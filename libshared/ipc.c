@@ -586,7 +586,7 @@ static int request_flags(IpcRequest *req, char **f, int k) {
 
 static int request_rcpt(IpcRequest *req, char **f, int k) {
         IpcRcpt rc = {};
-        const char *hex = "0123456789abcdef";
+        static const char hex[] = "0123456789abcdef";
         const char *d;
         int r;
 

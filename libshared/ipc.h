@@ -21,7 +21,13 @@
  * without leading zeros ("0" itself is fine), at most UINT64_MAX unless said otherwise. String
  * fields are xtext: bytes '!'..'~' except '+' and '=' stand for themselves, every other byte is
  * "+" and two hex digits (written upper-case; lower-case is accepted). A decoded string holds
- * no NUL byte, is not empty, and is at most the named limit long, unless said otherwise.
+ * no NUL byte, is not empty, and is at most the named limit long, unless said otherwise. Any
+ * other byte may occur (controls, CR, LF, 8-bit): this layer only carries values; an agent
+ * checks an address before it puts it in an SMTP command, a header or a file name.
+ *
+ * The request stays small: what an agent needs only for headers or logs (client name and
+ * address, HELO, protocol, SASL login, arrival time, attributes) it reads from the queue file,
+ * which the request names.
  *
  * A request (qmgr -> agent) is these lines, in this order, every one required:
  *
@@ -37,7 +43,9 @@
  *   transport <xtext>       the transport name ("smtp", "local", "relay"), <= IPC_TRANSPORT_MAX.
  *   nexthop <xtext>         the nexthop as the resolver gives it ("example.com",
  *                           "[192.0.2.1]:587", "[mail.example.com]", the local $myhostname),
- *                           <= IPC_NEXTHOP_MAX.
+ *                           <= IPC_NEXTHOP_MAX. Postfix's "transport:nexthop" forms
+ *                           ("smtp:[mail.example.com]:587", "local:$myhostname") travel as
+ *                           these two lines, split at the first colon.
  *   flags[ <flag>...]       per-message flags, each at most once, in any order (written in
  *                           the order of IpcFlag): "dsn" (the client asked for DSN: pass
  *                           NOTIFY/ORCPT/ENVID/RET on), "8bitmime" (the body is 8BITMIME),
@@ -172,8 +180,8 @@ typedef struct IpcRcpt {
 } IpcRcpt;
 
 /* A request. Every string member is owned (malloc'ed, freed by ipc_request_free()); callers
- * building one may assign strdup()'ed strings to them directly, ipc_request_format() checks
- * them. */
+ * building one may assign strdup()'ed strings to the scalar members directly (ipc_request_format()
+ * checks them) and add recipients with ipc_request_add_rcpt() only (it manages the array). */
 typedef struct IpcRequest {
         QueueName queue;                /* QUEUE_INCOMING, _ACTIVE, _DEFERRED or _HOLD */
         char id[QUEUE_ID_MAX + 1];      /* queue ID */
@@ -240,7 +248,9 @@ int ipc_request_feed(IpcRequestParser *p, const char *buf, size_t n, size_t *ret
  *              exits, its work done);
  *   -ETIMEDOUT the deadline passed (max_idle while idle, or a request too slow to arrive);
  *   -ECONNRESET end of file inside a request;
- *   the parser's errors; -errno from poll() or read(). */
+ *   the parser's errors; -errno from poll() or read() (-EBADF for a closed fd).
+ * After -ETIMEDOUT the bytes of a partial request stay in p, and a later call goes on with
+ * them. */
 int ipc_request_read(IpcRequestParser *p, int fd, uint64_t timeout_usec, IpcRequest **ret);
 
 /* ---- Replies ---- */
