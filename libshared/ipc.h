@@ -325,8 +325,10 @@ int ipc_reply_parser_take_partial(IpcReplyParser *p, IpcReply **ret);
 /* ---- Blocking output for agents ---- */
 
 /* Writes the unconsumed bytes of b to fd, waiting with poll() for at most timeout_usec in
- * total, and consumes what was written. Returns 0 when everything was written, -ETIMEDOUT
- * (b keeps what is left), -errno from write() or poll() (-EPIPE when qmgr went away; the
- * caller ignores SIGPIPE or uses a socket with MSG_NOSIGNAL semantics: send() is used for
- * sockets). */
+ * total (IPC_TIMEOUT_INFINITY: for ever), and consumes what was written. On a socket it uses
+ * send() with MSG_NOSIGNAL | MSG_DONTWAIT: a vanished qmgr is -EPIPE rather than SIGPIPE, and
+ * the deadline holds even on a blocking socket. Any other fd (a pipe) gets write(): it must be
+ * non-blocking for the deadline to hold, and SIGPIPE is the caller's business. Returns 0 when
+ * everything was written, -ETIMEDOUT (b keeps what is left), -errno from send(), write() or
+ * poll(). */
 int ipc_write(int fd, Buf *b, uint64_t timeout_usec);

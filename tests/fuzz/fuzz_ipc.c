@@ -105,7 +105,8 @@ static void run(bool reply, size_t k, const char *s, size_t n, const uint8_t *st
                                 if (r > 0)
                                         request_check(q, transcript);
                         }
-                        assert(used <= len - off);
+                        /* Progress: a parser that has not failed takes at least a byte. */
+                        assert(used > 0 && used <= len - off);
                         off += used;
                         if (r == 0) {
                                 assert(off == len);
