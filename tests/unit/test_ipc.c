@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "check_main.h"
 #include "ipc.h"
@@ -1290,6 +1291,95 @@ START_TEST(test_write)
 }
 END_TEST
 
+/* The agent side of a conversation: answers every request until qmgr hangs up; even indexes
+ * are sent, odd ones deferred. Returns the exit status. */
+static int agent_loop(int fd) {
+        _cleanup_(ipc_request_parser_freep) IpcRequestParser *p = NULL;
+        _cleanup_(buf_done) Buf out = BUF_INIT(BUF_MAX_UNBOUNDED);
+
+        if (ipc_request_parser_new(&p) < 0)
+                return 10;
+        for (;;) {
+                _cleanup_(ipc_request_freep) IpcRequest *req = NULL;
+                int r;
+
+                r = ipc_request_read(p, fd, 10 * 1000000, &req);
+                if (r == 0)
+                        return 0;
+                if (r < 0)
+                        return 11;
+                for (size_t i = 0; i < req->n_rcpts; i++) {
+                        bool even = req->rcpts[i].index % 2 == 0;
+
+                        r = ipc_result_format(req->rcpts[i].index,
+                                              even ? IPC_STATUS_SENT : IPC_STATUS_DEFERRED,
+                                              even ? "2.0.0" : "4.2.2", req->transport, i,
+                                              req->rcpts[i].address, &out);
+                        if (r < 0)
+                                return 12;
+                }
+                if (ipc_reply_end_format(&out) < 0 || ipc_write(fd, &out, 10 * 1000000) < 0)
+                        return 13;
+        }
+}
+
+START_TEST(test_conversation)
+{
+        _cleanup_(ipc_request_freep) IpcRequest *req = request_full();
+        _cleanup_(buf_done) Buf out = BUF_INIT(BUF_MAX_UNBOUNDED);
+        int sv[2], status;
+        pid_t pid;
+
+        pair(sv);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                (void) close(sv[0]);
+                _exit(agent_loop(sv[1]));
+        }
+        (void) close(sv[1]);
+
+        for (int round = 0; round < 3; round++) {
+                _cleanup_(ipc_reply_parser_freep) IpcReplyParser *yp = NULL;
+                _cleanup_(ipc_reply_freep) IpcReply *reply = NULL;
+                _cleanup_(buf_done) Buf in = BUF_INIT(1 << 20);
+                int r = 0;
+
+                ck_assert_int_eq(ipc_request_add_rcpt(req, 100 + round, 0, "x@example.com",
+                                                      "x@example.com", NULL), 0);
+                ck_assert_int_eq(ipc_request_format(req, &out), 0);
+                ck_assert_int_eq(ipc_write(sv[0], &out, 10 * 1000000), 0);
+
+                /* qmgr's side: whatever read() returns goes to the parser as it comes. */
+                ck_assert_int_eq(ipc_reply_parser_new_for(req, &yp), 0);
+                while (r == 0) {
+                        size_t used;
+
+                        ck_assert_int_gt(buf_read_fd(&in, sv[0]), 0);
+                        r = ipc_reply_feed(yp, buf_peek(&in), buf_pending(&in), &used, &reply);
+                        buf_consume(&in, used);
+                }
+                ck_assert_int_eq(r, 1);
+                ck_assert_uint_eq(buf_pending(&in), 0);
+                ck_assert_uint_eq(reply->n_results, req->n_rcpts);
+                for (size_t i = 0; i < req->n_rcpts; i++) {
+                        const IpcResult *x = ipc_reply_find(reply, req->rcpts[i].index);
+
+                        ck_assert_ptr_nonnull(x);
+                        ck_assert_int_eq(x->status, req->rcpts[i].index % 2 == 0 ?
+                                         IPC_STATUS_SENT : IPC_STATUS_DEFERRED);
+                        ck_assert_str_eq(x->text, req->rcpts[i].address);
+                        ck_assert_str_eq(x->relay, "smtp");
+                        ck_assert_uint_eq(x->delay_usec, i);
+                }
+        }
+        (void) close(sv[0]);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
 static Suite *ipc_suite(void) {
         Suite *s = suite_create("ipc");
         TCase *tc;
@@ -1327,6 +1417,7 @@ static Suite *ipc_suite(void) {
         tcase_add_test(tc, test_read_requests);
         tcase_add_test(tc, test_read_deadline);
         tcase_add_test(tc, test_write);
+        tcase_add_test(tc, test_conversation);
         suite_add_tcase(s, tc);
 
         return s;
