@@ -270,7 +270,6 @@ typedef struct Rewriter {
         Element e;
 } Rewriter;
 
-#define IN_SET(x, a, b, c) ((x) == (a) || (x) == (b) || (x) == (c))
 
 static void element_reset(Element *e) {
         e->bad = e->in_angle = e->angle_done = e->route = false;

@@ -135,8 +135,16 @@ typedef struct SmtpdSettings {
 
         char *mail_name;
         char *myorigin;
-        CleanupSettings cleanup;
+        CleanupSettings cleanup;        /* rewrite_headers is decided per client */
+        unsigned header_rewrite;        /* SmtpdHeaderRewrite bits */
 } SmtpdSettings;
+
+/* local_header_rewrite_clients. */
+typedef enum SmtpdHeaderRewrite {
+        SMTPD_HEADER_REWRITE_INET_INTERFACES = 1u << 0, /* a client on one of our addresses */
+        SMTPD_HEADER_REWRITE_MYNETWORKS = 1u << 1,
+        SMTPD_HEADER_REWRITE_ALL = 1u << 2,
+} SmtpdHeaderRewrite;
 
 typedef enum SmtpdEhloKeyword {
         SMTPD_EHLO_PIPELINING = 1u << 0,

@@ -6,6 +6,7 @@
  * workpool.h) and the per-client connection counts. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,13 +185,17 @@ static int take_listeners(Server *srv) {
                         return log_error_errno(r < 0 ? r : -ENOTSOCK,
                                                "passed fd %d (%s) is not a listening stream "
                                                "socket", fd, names && names[i] ? names[i] : "?");
+                /* The manager may pass blocking sockets (systemd-socket-activate does): accept()
+                 * must never block the loop. */
+                r = fcntl(fd, F_GETFL);
+                if (r < 0 || fcntl(fd, F_SETFL, r | O_NONBLOCK) < 0)
+                        return log_error_errno(errno, "cannot make socket %d non-blocking: %m",
+                                               fd);
                 r = sd_event_add_io(srv->event, &srv->listeners[srv->n_listeners], fd, EPOLLIN,
                                     on_listen, srv);
                 if (r < 0)
                         return log_error_errno(r, "cannot watch listening socket %d: %m", fd);
                 srv->n_listeners++;
-                /* Nonblocking, so a connection reset between readiness and accept() costs
-                 * nothing. */
                 (void) sd_event_source_set_io_fd_own(srv->listeners[srv->n_listeners - 1], true);
         }
         return 0;

@@ -96,6 +96,7 @@ struct SmtpSession {
         bool esmtp;
         bool in_mynetworks;
         bool bare_lf_excluded;
+        bool rewrite_headers;           /* local_header_rewrite_clients */
         bool counted;                   /* in the server's per-client count */
         bool shutdown;                  /* the server is stopping */
         bool dead;                      /* socket closed while a commit was in flight */
@@ -551,6 +552,7 @@ static int message_begin(SmtpSession *s, bool bdat, SmtpdReply *ret_refusal) {
         SmtpdSettings *st = s->settings;
         QueueEnvelope *env;
         CleanupExtra extra = { .local_uid = -1 };
+        CleanupSettings cs;
         int r;
 
         if (!s->tx_active) {
@@ -594,7 +596,9 @@ static int message_begin(SmtpSession *s, bool bdat, SmtpdReply *ret_refusal) {
                 return r;
         env->client_port = s->port;
 
-        r = cleanup_new(&st->cleanup, queue_dirs_fd(s->srv->queue, QUEUE_INCOMING), env, &extra,
+        cs = st->cleanup;
+        cs.rewrite_headers = s->rewrite_headers;
+        r = cleanup_new(&cs, queue_dirs_fd(s->srv->queue, QUEUE_INCOMING), env, &extra,
                         st->message_size_limit, &s->tx.cleanup);
         if (r < 0) {
                 const DsnReply *d = dsn_from_errno(r);
@@ -809,8 +813,10 @@ static int dispatch(SmtpSession *s, const SmtpCmd *c) {
                 r = reply(s, 503, "5.5.1", "Error: authentication not enabled");
                 break;
         case SMTP_VERB_EXPN:
+                r = reply(s, 502, "5.5.1", "Error: command not implemented");
+                break;
         default:
-                r = reply(s, 502, "5.5.2", "Error: command not recognized");
+                r = reply(s, 500, "5.5.2", "Error: command not recognized");
                 break;
         }
         if (c->verb == SMTP_VERB_UNKNOWN || c->verb == SMTP_VERB_EXPN)
@@ -1208,6 +1214,25 @@ static int peer_address(int fd, char ret[static INET6_ADDRSTRLEN], unsigned *ret
         return 0;
 }
 
+/* Whether the client is on one of this host's own addresses (permit_inet_interfaces): a
+ * loopback address, or the address it connected to. */
+static bool peer_is_local(int fd, const char *addr) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        char local[INET6_ADDRSTRLEN] = "";
+
+        if (startswith(addr, "127.") || streq(addr, "::1"))
+                return true;
+        if (getsockname(fd, (struct sockaddr *) &ss, &len) < 0)
+                return false;
+        if (ss.ss_family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, local, sizeof(local));
+        else if (ss.ss_family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, local,
+                          sizeof(local));
+        return streq(local, addr);
+}
+
 int smtp_session_new(Server *srv, int fd, SmtpSession **ret) {
         SmtpdSettings *st = srv->settings;
         SmtpLimits limits = SMTP_LIMITS_RFC5321;
@@ -1246,6 +1271,11 @@ int smtp_session_new(Server *srv, int fd, SmtpSession **ret) {
         s->in_mynetworks = r > 0;
         r = match_list_address(st->bare_lf_exclusions, s->addr);
         s->bare_lf_excluded = r > 0;
+        s->rewrite_headers = (st->header_rewrite & SMTPD_HEADER_REWRITE_ALL) ||
+                             ((st->header_rewrite & SMTPD_HEADER_REWRITE_MYNETWORKS) &&
+                              s->in_mynetworks) ||
+                             ((st->header_rewrite & SMTPD_HEADER_REWRITE_INET_INTERFACES) &&
+                              peer_is_local(fd, s->addr));
 
         r = smtp_cmd_parser_new(&limits, &s->parser);
         if (r < 0)

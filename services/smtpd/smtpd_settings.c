@@ -194,7 +194,7 @@ static int get_maps(Config *c, const char *name, DictList **ret, char **ret_erro
         r = config_expand(c, name, &v, ret_error);
         if (r < 0)
                 return r;
-        r = dict_list_open(strempty(v), 0, ret, &error);
+        r = dict_list_open(strempty(v), DICT_FLAG_FOLD_CASE, ret, &error);
         if (r < 0)
                 return errmsg_set(ret_error, r, "%s: %s", name, strempty(error));
         return 0;
@@ -235,12 +235,35 @@ static int canonical_cb(void *userdata, const char *address, char **ret) {
         return rewrite_canonical(userdata, address, ret);
 }
 
+/* local_header_rewrite_clients: which clients get their header addresses canonicalised. */
+static int load_header_rewrite_clients(SmtpdSettings *s, char **ret_error) {
+        _cleanup_(strv_freep) char **l = NULL;
+        int r;
+
+        r = config_get_list(s->config, "local_header_rewrite_clients", &l);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "local_header_rewrite_clients: cannot expand");
+        for (char **k = l; k && *k; k++) {
+                if (streq(*k, "permit_inet_interfaces"))
+                        s->header_rewrite |= SMTPD_HEADER_REWRITE_INET_INTERFACES;
+                else if (streq(*k, "permit_mynetworks"))
+                        s->header_rewrite |= SMTPD_HEADER_REWRITE_MYNETWORKS;
+                else if (streq(*k, "permit") || streq(*k, "static:all"))
+                        s->header_rewrite |= SMTPD_HEADER_REWRITE_ALL;
+                else
+                        /* permit_sasl_authenticated and permit_tls_clientcerts arrive with
+                         * SASL and TLS; access tables with the access-control work. */
+                        log_warning("local_header_rewrite_clients: '%s' is not supported yet, "
+                                    "ignoring it", *k);
+        }
+        return 0;
+}
+
 static int load(SmtpdSettings *s, char **ret_error) {
         Config *c = s->config;
         _cleanup_free_ char *bare_lf = NULL;
         uint64_t line_length, header_size;
-        unsigned hopcount, recipient_limit;
-        bool always_add;
+        unsigned recipient_limit;
         int r;
 
         r = get_string(c, "myhostname", &s->myhostname, ret_error);
@@ -417,22 +440,12 @@ static int load(SmtpdSettings *s, char **ret_error) {
         if (r < 0)
                 return r;
 
-        r = get_uint(c, "hopcount_limit", UINT32_MAX, &hopcount, ret_error);
+        r = cleanup_settings_load(c, &s->cleanup, ret_error);
         if (r < 0)
                 return r;
-        r = get_bool(c, "always_add_missing_headers", &always_add, ret_error);
-        if (r < 0)
-                return r;
-        s->cleanup = (CleanupSettings) {
-                .myhostname = s->myhostname,
-                .myorigin = s->myorigin,
-                .mail_name = s->mail_name,
-                .hopcount_limit = hopcount,
-                .add_missing_headers = always_add,
-                .canonical = canonical_cb,
-                .canonical_userdata = s->rewrite,
-        };
-        return 0;
+        s->cleanup.canonical = canonical_cb;
+        s->cleanup.canonical_userdata = s->rewrite;
+        return load_header_rewrite_clients(s, ret_error);
 }
 
 int smtpd_settings_load(const char *config_dir, char *const *overrides, SmtpdRole role,

@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Shared pieces of the integration tests: start tern's real smtpd with real sockets through
+systemd-socket-activate (the LISTEN_FDS path systemd uses), on a temporary configuration and
+queue; read queue files back; talk raw SMTP.
+
+TERN_BUILD_ROOT is the build directory; smtpd is services/smtpd/smtpd under it."""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BUILD_ROOT = os.environ.get("TERN_BUILD_ROOT", "build")
+SMTPD = os.path.join(BUILD_ROOT, "services", "smtpd", "smtpd")
+TERNCTL = os.path.join(BUILD_ROOT, "tools", "ternctl", "ternctl")
+SOCKET_ACTIVATE = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
+
+BASE_MAIN_CF = {
+    "myhostname": "mx.example.test",
+    "mydomain": "example.test",
+    "mydestination": "$myhostname, localhost.$mydomain, localhost, $mydomain",
+    "mynetworks": "127.0.0.1/32",
+    "inet_interfaces": "loopback-only",
+    "smtpd_peername_lookup": "no",
+    "smtpd_error_sleep_time": "0",
+    "alias_maps": "",
+}
+
+
+def free_port(host="127.0.0.1"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Smtpd:
+    """One smtpd under systemd-socket-activate, with its own directory holding main.cf, the
+    queue and the log (stderr). Use as a context manager."""
+
+    def __init__(self, main_cf=None, users=("alice", "bob", "postmaster"), ipv6=False,
+                 queue_dir=None, extra_args=()):
+        self.tmp = tempfile.TemporaryDirectory(prefix="tern-smtpd.")
+        self.dir = self.tmp.name
+        self.queue = queue_dir or os.path.join(self.dir, "queue")
+        self.port = free_port()
+        self.ipv6 = ipv6
+        self.log_path = os.path.join(self.dir, "smtpd.log")
+        self.proc = None
+        self.extra_args = list(extra_args)
+        cf = dict(BASE_MAIN_CF)
+        users_file = os.path.join(self.dir, "users")
+        with open(users_file, "w") as f:
+            for u in users:
+                f.write(f"{u} x\n")
+        cf["local_recipient_maps"] = "texthash:" + users_file
+        cf["queue_directory"] = self.queue
+        cf.update(main_cf or {})
+        self.write_main_cf(cf)
+
+    def write_main_cf(self, cf):
+        with open(os.path.join(self.dir, "main.cf"), "w") as f:
+            for k, v in cf.items():
+                f.write(f"{k} = {v}\n")
+
+    def start(self):
+        argv = [SOCKET_ACTIVATE, "-l", f"127.0.0.1:{self.port}"]
+        if self.ipv6:
+            argv += ["-l", f"[::1]:{self.port}"]
+        argv += [SMTPD, "-c", self.dir] + self.extra_args
+        env = dict(os.environ)
+        env.pop("JOURNAL_STREAM", None)
+        env.pop("TERN_CONFIG", None)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log, env=env)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.settimeout(5)
+                    s.recv(512)
+                    s.sendall(b"QUIT\r\n")
+                    s.recv(512)
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("smtpd exited: " + self.log_text())
+                time.sleep(0.05)
+        raise RuntimeError("smtpd did not come up: " + self.log_text())
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.tmp.cleanup()
+
+    def log_text(self):
+        """The log without the "tern/smtpd: " prefix stderr lines carry."""
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return re.sub(r"^tern/[a-z]+: ", "", text, flags=re.M)
+
+    def wait_log(self, pattern, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(pattern, self.log_text(), re.M)
+            if m:
+                return m
+            time.sleep(0.05)
+        raise AssertionError(f"log has no /{pattern}/:\n{self.log_text()}")
+
+    def incoming(self):
+        d = os.path.join(self.queue, "incoming")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def read_queue_file(self, queue_id, queue="incoming"):
+        return read_queue_file(os.path.join(self.queue, queue, queue_id))
+
+    def connect(self, source=None, timeout=10):
+        return RawClient("127.0.0.1", self.port, source=source, timeout=timeout)
+
+
+def xtext_decode(s):
+    raw = re.sub(rb"\+([0-9A-F]{2})", lambda m: bytes([int(m.group(1), 16)]), s.encode())
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def read_queue_file(path):
+    """Parses a queue file (format v1, libshared/queue.h). Returns (records, content) where
+    records is a list of (keyword, [decoded fields]) and content the message bytes."""
+    with open(path, "rb") as f:
+        data = f.read()
+    header = data[:42].decode()
+    m = re.fullmatch(r"TERNQ/1 ([0-9a-f]{16}) ([0-9a-f]{16})\n", header)
+    assert m, f"bad header {header!r}"
+    off, size = int(m.group(1), 16), int(m.group(2), 16)
+    assert off > 0, "unfinished queue file"
+    records = []
+    for line in data[42:off].decode().split("\n")[:-1]:
+        parts = line.split(" ")
+        records.append((parts[0], [xtext_decode(p) for p in parts[1:]]))
+    assert records[-1][0] == "content"
+    content = data[off:off + size]
+    for line in data[off + size:].decode().split("\n")[:-1]:
+        parts = line.split(" ")
+        records.append((parts[0], [xtext_decode(p) for p in parts[1:]]))
+    assert records[-1][0] == "end"
+    return records, content
+
+
+def record(records, name):
+    return [fields for k, fields in records if k == name]
+
+
+class RawClient:
+    """A raw SMTP client over a real socket, for what smtplib will not send."""
+
+    def __init__(self, host, port, source=None, timeout=10):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        if source:
+            self.sock.bind((source, 0))
+        self.sock.connect((host, port))
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def reply(self):
+        """Reads one (possibly multi-line) reply: (code, [lines without code])."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise EOFError("connection closed; got " + repr(self.buf))
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            text = line.decode("utf-8", "replace")
+            lines.append(text[4:])
+            if len(text) < 4 or text[3] != "-":
+                return int(text[:3]), lines
+
+    def reply_line(self):
+        code, lines = self.reply()
+        return f"{code} {lines[-1]}"
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply_line()
+
+    def closed(self, timeout=5):
+        """True when the server has closed the connection."""
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            return True
