@@ -329,7 +329,7 @@ int dns_new_with_servers(sd_event *e, const char *servers, const DnsOptions *opt
         }
 
         if (e) {
-                r = sd_event_add_time_relative(e, &d->timer, CLOCK_MONOTONIC, 0,
+                r = sd_event_add_time_relative(e, &d->timer, CLOCK_MONOTONIC, /* usec= */ 0,
                                                /* accuracy= */ 1000, on_timer, d);
                 if (r < 0)
                         return r;
@@ -571,14 +571,15 @@ static void on_forward(void *arg, int status, int timeouts, unsigned char *abuf,
                 struct ares_addrttl a[DNS_ADDR_MAX];
                 int n = (int) ELEMENTSOF(a);
 
-                r = status_to_errno(ares_parse_a_reply(abuf, alen, NULL, a, &n));
+                r = status_to_errno(ares_parse_a_reply(abuf, alen, /* host= */ NULL, a, &n));
                 for (int i = 0; r >= 0 && i < n; i++)
                         match = match || memcmp(&a[i].ipaddr, &q->addr.in, 4) == 0;
         } else if (r >= 0) {
                 struct ares_addr6ttl a[DNS_ADDR_MAX];
                 int n = (int) ELEMENTSOF(a);
 
-                r = status_to_errno(ares_parse_aaaa_reply(abuf, alen, NULL, a, &n));
+                r = status_to_errno(ares_parse_aaaa_reply(abuf, alen, /* host= */ NULL, a,
+                                                          &n));
                 for (int i = 0; r >= 0 && i < n; i++)
                         match = match || memcmp(&a[i].ip6addr, &q->addr.in6, 16) == 0;
         }
@@ -626,9 +627,37 @@ static void name_got_reverse(DnsQuery *q, const char *ptr) {
                    on_forward, q);
 }
 
+/* Answers are at most 64 KiB (RFC 1035 §4.2.2: TCP length field). */
+static int answer_length(size_t n, int *ret) {
+        if (n == 0 || n > UINT16_MAX)
+                return -EBADMSG;
+        *ret = (int) n;
+        return 0;
+}
+
+int dns_ptr_parse(const void *answer, size_t n, char **ret) {
+        _cleanup_(ares_free_hostentp) struct hostent *he = NULL;
+        /* ares_parse_ptr_reply() copies an address into the hostent; which one is irrelevant */
+        struct in_addr any = {};
+        int len, r;
+
+        assert(answer || n == 0);
+        assert(ret);
+
+        r = answer_length(n, &len);
+        if (r < 0)
+                return r;
+        r = status_to_errno(ares_parse_ptr_reply(answer, len, &any, sizeof(any), AF_INET, &he));
+        if (r < 0)
+                return r == -ENODATA || r == -ENOMEM ? r : -EBADMSG;
+        if (!he || !he->h_name)
+                return -ENODATA;
+        return name_normalize(he->h_name, ret);
+}
+
 static void on_ptr(void *arg, int status, int timeouts, unsigned char *abuf, int alen) {
+        _cleanup_free_ char *name = NULL;
         DnsQuery *q = arg;
-        struct hostent *he = NULL;
         int r;
 
         (void) timeouts;
@@ -637,17 +666,11 @@ static void on_ptr(void *arg, int status, int timeouts, unsigned char *abuf, int
 
         r = status_to_errno(status);
         if (r >= 0)
-                r = status_to_errno(ares_parse_ptr_reply(abuf, alen, &q->addr,
-                                                         q->family == AF_INET ? 4 : 16,
-                                                         q->family, &he));
-        if (r >= 0 && (!he || !he->h_name))
-                r = -ENODATA;
+                r = dns_ptr_parse(abuf, (size_t) alen, &name);
         if (r < 0)
                 name_reverse_failed(q, r);
         else
-                name_got_reverse(q, he->h_name);
-        if (he)
-                ares_free_hostent(he);
+                name_got_reverse(q, name);
         query_release(q);
 }
 
@@ -812,9 +835,30 @@ static int mx_list_build(struct ares_mx_reply *mx, DnsMxList **ret) {
         return 0;
 }
 
+int dns_mx_parse(const void *answer, size_t n, DnsMxList **ret) {
+        struct ares_mx_reply *mx = NULL;
+        int len, r;
+
+        assert(answer || n == 0);
+        assert(ret);
+
+        r = answer_length(n, &len);
+        if (r < 0)
+                return r;
+        r = status_to_errno(ares_parse_mx_reply(answer, len, &mx));
+        if (r < 0 && r != -ENODATA && r != -ENOMEM)
+                r = -EBADMSG;
+        if (r >= 0 && !mx)
+                r = -ENODATA;
+        if (r >= 0)
+                r = mx_list_build(mx, ret);
+        if (mx)
+                ares_free_data(mx);
+        return r;
+}
+
 static void on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen) {
         DnsQuery *q = arg;
-        struct ares_mx_reply *mx = NULL;
         DnsMxList *l = NULL;
         int r;
 
@@ -824,13 +868,7 @@ static void on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int 
 
         r = status_to_errno(status);
         if (r >= 0)
-                r = status_to_errno(ares_parse_mx_reply(abuf, alen, &mx));
-        if (r >= 0 && !mx)
-                r = -ENODATA;
-        if (r >= 0)
-                r = mx_list_build(mx, &l);
-        if (mx)
-                ares_free_data(mx);
+                r = dns_mx_parse(abuf, (size_t) alen, &l);
         query_finish(q, r < 0 ? r : 0, l);
         query_release(q);
 }
@@ -905,35 +943,42 @@ static void addr_done(DnsQuery *q) {
         query_finish(q, 0, TAKE_PTR(l));
 }
 
-static int addr_collect(int family, unsigned char *abuf, int alen, DnsAddr **ret,
-                        size_t *ret_n) {
-        _cleanup_free_ DnsAddr *out = NULL;
-        int n = DNS_ADDR_MAX, r;
+int dns_addr_parse(const void *answer, size_t n, int family, DnsAddrList **ret) {
+        _cleanup_(dns_addr_list_freep) DnsAddrList *l = NULL;
+        int k = DNS_ADDR_MAX, len, r;
 
-        out = calloc(DNS_ADDR_MAX, sizeof(DnsAddr));
-        if (!out)
+        assert(answer || n == 0);
+        assert(ret);
+
+        if (!IN_SET(family, AF_INET, AF_INET6))
+                return -EAFNOSUPPORT;
+        r = answer_length(n, &len);
+        if (r < 0)
+                return r;
+        l = calloc(1, sizeof(*l));
+        if (!l || !(l->items = calloc(DNS_ADDR_MAX, sizeof(DnsAddr))))
                 return -ENOMEM;
         if (family == AF_INET) {
                 struct ares_addrttl a[DNS_ADDR_MAX];
 
-                r = status_to_errno(ares_parse_a_reply(abuf, alen, NULL, a, &n));
-                for (int i = 0; r >= 0 && i < n; i++)
-                        out[i] = (DnsAddr) { .family = AF_INET, .in = a[i].ipaddr };
+                r = status_to_errno(ares_parse_a_reply(answer, len, /* host= */ NULL, a, &k));
+                for (int i = 0; r >= 0 && i < k; i++)
+                        l->items[i] = (DnsAddr) { .family = AF_INET, .in = a[i].ipaddr };
         } else {
                 struct ares_addr6ttl a[DNS_ADDR_MAX];
 
-                r = status_to_errno(ares_parse_aaaa_reply(abuf, alen, NULL, a, &n));
-                for (int i = 0; r >= 0 && i < n; i++) {
-                        out[i] = (DnsAddr) { .family = AF_INET6 };
-                        memcpy(&out[i].in6, &a[i].ip6addr, sizeof(struct in6_addr));
+                r = status_to_errno(ares_parse_aaaa_reply(answer, len, /* host= */ NULL, a, &k));
+                for (int i = 0; r >= 0 && i < k; i++) {
+                        l->items[i] = (DnsAddr) { .family = AF_INET6 };
+                        memcpy(&l->items[i].in6, &a[i].ip6addr, sizeof(struct in6_addr));
                 }
         }
         if (r < 0)
-                return r;
-        if (n <= 0)
+                return r == -ENODATA || r == -ENOMEM ? r : -EBADMSG;
+        if (k <= 0)
                 return -ENODATA;
-        *ret = TAKE_PTR(out);
-        *ret_n = (size_t) n;
+        l->n = (size_t) MIN(k, DNS_ADDR_MAX);
+        *ret = TAKE_PTR(l);
         return 0;
 }
 
@@ -944,9 +989,17 @@ static void on_addr(DnsQuery *q, int family, int status, unsigned char *abuf, in
                 return;
 
         r = status_to_errno(status);
-        if (r >= 0)
-                r = addr_collect(family, abuf, alen, family == AF_INET ? &q->v4 : &q->v6,
-                                 family == AF_INET ? &q->n_v4 : &q->n_v6);
+        if (r >= 0) {
+                DnsAddrList *l = NULL;
+
+                r = dns_addr_parse(abuf, (size_t) alen, family, &l);
+                if (r >= 0) {
+                        /* the list's array moves into the query */
+                        *(family == AF_INET ? &q->v4 : &q->v6) = TAKE_PTR(l->items);
+                        *(family == AF_INET ? &q->n_v4 : &q->n_v6) = l->n;
+                        dns_addr_list_free(l);
+                }
+        }
         if (family == AF_INET)
                 q->err4 = r;
         else

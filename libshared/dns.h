@@ -152,5 +152,15 @@ int dns_mx_lookup_sync(Dns *d, const char *domain, uint64_t timeout_usec, DnsMxL
 int dns_addr_lookup_sync(Dns *d, const char *name, int family, uint64_t timeout_usec,
                          DnsAddrList **ret);
 
+/* The answer parsers the lookups use, pure (no I/O), for answers (at most 64 KiB) to a query
+ * that succeeded. Each returns 0 with a malloc'ed result, -ENODATA when the answer holds no
+ * record of the type, -EBADMSG for a malformed answer or (PTR, MX: every) name invalid, -ENOMEM.
+ * dns_ptr_parse() gives the first PTR name, normalised; dns_mx_parse() a list as the MX lookup
+ * gives it; dns_addr_parse() the first DNS_ADDR_MAX A (AF_INET) or AAAA (AF_INET6) records,
+ * -EAFNOSUPPORT for another family. */
+int dns_ptr_parse(const void *answer, size_t n, char **ret);
+int dns_mx_parse(const void *answer, size_t n, DnsMxList **ret);
+int dns_addr_parse(const void *answer, size_t n, int family, DnsAddrList **ret);
+
 /* Lookups started and not yet finished or cancelled (for tests and statistics). */
 size_t dns_pending(const Dns *d);

@@ -783,6 +783,116 @@ START_TEST(test_new_bad_servers)
 }
 END_TEST
 
+/* ---- The pure answer parsers ---- */
+
+/* The fake server's answer to a query for name and type, as bytes. */
+static size_t make_answer(const char *name, uint16_t type, uint8_t *out) {
+        uint8_t q[512] = { 0x12, 0x34, 0x01, 0x00, 0x00, 0x01 };
+        size_t n = 12;
+
+        n += put_name(q + n, name);
+        put16(q + n, type);
+        put16(q + n + 2, 1);
+        return fake_reply(q, n + 4, out);
+}
+
+START_TEST(test_parse)
+{
+        _cleanup_(dns_mx_list_freep) DnsMxList *mx = NULL;
+        _cleanup_(dns_addr_list_freep) DnsAddrList *a = NULL;
+        _cleanup_free_ char *ptr = NULL;
+        uint8_t buf[4096];
+        size_t n;
+
+        n = make_answer("example.test", T_MX, buf);
+        ck_assert_int_eq(dns_mx_parse(buf, n, &mx), 0);
+        ck_assert_uint_eq(mx->n, 4);
+        ck_assert_str_eq(mx->items[3].host, "c.example.test");
+        /* an MX answer holds no A record, and the reverse */
+        ck_assert_int_eq(dns_addr_parse(buf, n, AF_INET, &a), -ENODATA);
+        ck_assert_int_eq(dns_ptr_parse(buf, n, &ptr), -ENODATA);
+
+        n = make_answer("null.example.test", T_MX, buf);
+        mx = dns_mx_list_free(mx);
+        ck_assert_int_eq(dns_mx_parse(buf, n, &mx), 0);
+        ck_assert(mx->null_mx);
+
+        n = make_answer("invalid.example.test", T_MX, buf);
+        mx = dns_mx_list_free(mx);
+        ck_assert_int_eq(dns_mx_parse(buf, n, &mx), -EBADMSG);
+        n = make_answer("nomx.example.test", T_MX, buf);
+        ck_assert_int_eq(dns_mx_parse(buf, n, &mx), -ENODATA);
+
+        n = make_answer("host.example.test", T_A, buf);
+        ck_assert_int_eq(dns_addr_parse(buf, n, AF_INET, &a), 0);
+        ck_assert_uint_eq(a->n, 2);
+        a = dns_addr_list_free(a);
+        ck_assert_int_eq(dns_addr_parse(buf, n, AF_UNIX, &a), -EAFNOSUPPORT);
+        n = make_answer("host.example.test", T_AAAA, buf);
+        ck_assert_int_eq(dns_addr_parse(buf, n, AF_INET6, &a), 0);
+        ck_assert_uint_eq(a->n, 1);
+        ck_assert_int_eq(a->items[0].family, AF_INET6);
+
+        n = make_answer("2.0.0.127.in-addr.arpa", T_PTR, buf);
+        ck_assert_int_eq(dns_ptr_parse(buf, n, &ptr), 0);
+        ck_assert_str_eq(ptr, "client.example.test");
+        ptr = mfree(ptr);
+        n = make_answer("9.0.0.127.in-addr.arpa", T_PTR, buf);
+        ck_assert_int_eq(dns_ptr_parse(buf, n, &ptr), -EBADMSG);
+        n = make_answer("10.0.0.127.in-addr.arpa", T_PTR, buf);
+        ck_assert_int_eq(dns_ptr_parse(buf, n, &ptr), -EBADMSG);
+
+        /* empty, oversized */
+        mx = dns_mx_list_free(mx);
+        ck_assert_int_eq(dns_mx_parse(buf, 0, &mx), -EBADMSG);
+        ck_assert_int_eq(dns_mx_parse(buf, 65536, &mx), -EBADMSG);
+        ck_assert_int_eq(dns_ptr_parse(buf, 0, &ptr), -EBADMSG);
+        ck_assert_int_eq(dns_addr_parse(buf, 0, AF_INET, &a), -EBADMSG);
+}
+END_TEST
+
+/* Every truncation of a good answer is refused (or, cut after the last record, accepted), and
+ * never read past. */
+START_TEST(test_parse_truncated)
+{
+        static const struct {
+                const char *name;
+                uint16_t type;
+        } cases[] = {
+                { "example.test", T_MX },
+                { "host.example.test", T_A },
+                { "v6.example.test", T_AAAA },
+                { "2.0.0.127.in-addr.arpa", T_PTR },
+        };
+        uint8_t buf[4096];
+
+        for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
+                size_t n = make_answer(cases[c].name, cases[c].type, buf);
+
+                for (size_t cut = 0; cut < n; cut++) {
+                        _cleanup_free_ uint8_t *copy = malloc(MAX(cut, (size_t) 1));
+                        DnsMxList *mx = NULL;
+                        DnsAddrList *a = NULL;
+                        char *ptr = NULL;
+                        int r;
+
+                        ck_assert_ptr_nonnull(copy);
+                        memcpy(copy, buf, cut);
+                        if (cases[c].type == T_MX)
+                                r = dns_mx_parse(copy, cut, &mx);
+                        else if (cases[c].type == T_PTR)
+                                r = dns_ptr_parse(copy, cut, &ptr);
+                        else
+                                r = dns_addr_parse(copy, cut,
+                                                   cases[c].type == T_A ? AF_INET : AF_INET6, &a);
+                        ck_assert_msg(r == -EBADMSG || r == -ENODATA, "%s cut at %zu: %d",
+                                      cases[c].name, cut, r);
+                        ck_assert(!mx && !a && !ptr);
+                }
+        }
+}
+END_TEST
+
 static Suite *dns_suite(void) {
         Suite *s = suite_create("dns");
         TCase *tc;
@@ -807,6 +917,11 @@ static Suite *dns_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_loop_test(tc, test_addr, 0, (int) ELEMENTSOF(addr_cases));
         tcase_add_test(tc, test_addr_invalid);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("parse");
+        tcase_add_test(tc, test_parse);
+        tcase_add_test(tc, test_parse_truncated);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("lifecycle");
