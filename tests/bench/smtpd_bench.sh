@@ -64,8 +64,8 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
         # Waits until something listens on 127.0.0.1:$1 and answers 220, then says QUIT, so that
         # start-up (exec, first accept, process spawn) is not timed.
         wait_ready() {
-                local i
-                for i in $(seq 1 100); do
+                local _
+                for _ in $(seq 1 100); do
                         if exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null; then
                                 if read -r -t 10 line <&3 && [[ $line == 220* ]]; then
                                         printf 'QUIT\r\n' >&3
@@ -202,7 +202,12 @@ if [ "$TERN" = 1 ]; then
         if [ ! -d "$BUILD" ]; then
                 meson setup "$BUILD" "$SRC" --buildtype=release -Dtests=false >/dev/null
         fi
-        ninja -C "$BUILD" services/smtpd/smtpd >/dev/null
+        if ! ninja -C "$BUILD" services/smtpd/smtpd >"$WORK/ninja.log" 2>&1; then
+                tail -20 "$WORK/ninja.log" >&2
+                echo "smtpd_bench.sh: cannot build services/smtpd/smtpd in $BUILD;" \
+                        "TERN=0 runs the Postfix half alone" >&2
+                exit 1
+        fi
         SMTPD=$BUILD/services/smtpd/smtpd
         if nm -D "$SMTPD" 2>/dev/null | grep -q __asan_ || nm "$SMTPD" 2>/dev/null |
                         grep -q __asan_; then
@@ -287,7 +292,8 @@ postlog   unix-dgram n - n - 1 postlogd
 EOF
 
 echo "smtpd_bench: $MESSAGES messages of $SIZE bytes, sessions: $SESSIONS;" \
-        "$(nproc) CPUs; $(uname -r); $(findmnt -no FSTYPE -T "$WORK") at $WORK"
+        "$(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg); $(uname -r);" \
+        "$(findmnt -no FSTYPE -T "$WORK") at $WORK"
 echo "tern: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?');" \
         "postfix: $PF_VERSION (mail_owner $PF_OWNER)"
 
