@@ -15,7 +15,9 @@
 # Environment: MESSAGES (per run, default 20000), SIZE (payload bytes, default 4096), SESSIONS
 #              (default "1 50"), IDLE (idle sessions, default 1000; 0 skips), POSTFIX_DEB (a
 #              postfix_*.deb to use instead of "apt-get download"), TERN=0 (Postfix half only),
-#              POSTFIX=0 (tern half only), KEEP=1 (keep the work directory and print its name).
+#              POSTFIX=0 (tern half only), KEEP=1 (keep the work directory and print its name),
+#              SOURCE_OPTS (more smtp-source options, e.g. "-d": all messages of a session over
+#              one connection).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -85,8 +87,9 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
         run_source() {
                 local t0 t1
                 t0=$(now)
-                "$SMTP_SOURCE" -s "$2" -m "$MESSAGES" -l "$SIZE" -f "$SENDER" -t "$RCPT" \
-                        "127.0.0.1:$1" >&2
+                # shellcheck disable=SC2086
+                "$SMTP_SOURCE" $SOURCE_OPTS -s "$2" -m "$MESSAGES" -l "$SIZE" -f "$SENDER" \
+                        -t "$RCPT" "127.0.0.1:$1" >&2
                 t1=$(now)
                 echo "$t0 $t1"
         }
@@ -178,6 +181,7 @@ SESSIONS=${SESSIONS:-1 50}
 IDLE=${IDLE:-1000}
 TERN=${TERN:-1}
 POSTFIX=${POSTFIX:-1}
+SOURCE_OPTS=${SOURCE_OPTS:-}
 
 if [ "$(id -u)" != 0 ]; then
         echo "smtpd_bench.sh: run as root (network namespace, Postfix's master)" >&2
@@ -292,10 +296,10 @@ postlog   unix-dgram n - n - 1 postlogd
 EOF
 
 echo "smtpd_bench: $MESSAGES messages of $SIZE bytes, sessions: $SESSIONS;" \
-        "$(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg); $(uname -r);" \
+        "${SOURCE_OPTS:+smtp-source options: $SOURCE_OPTS; }$(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg); $(uname -r);" \
         "$(findmnt -no FSTYPE -T "$WORK") at $WORK"
 echo "tern: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?');" \
         "postfix: $PF_VERSION (mail_owner $PF_OWNER)"
 
-export BENCH_INNER=1 WORK SMTPD MESSAGES SIZE SESSIONS IDLE TERN POSTFIX PF_OWNER
+export BENCH_INNER=1 WORK SMTPD MESSAGES SIZE SESSIONS IDLE TERN POSTFIX PF_OWNER SOURCE_OPTS
 unshare -n "$BASH" "$0"
