@@ -1399,7 +1399,10 @@ const ConfigParam config_params[] = {
           "cdefghijklmnopqrstuvwxyz{|}~",
           0, CONFIG_STATUS_IMPLEMENTED,
           NULL },
-        { "smtpd_forbid_bare_newline", CONFIG_TYPE_BOOL, "no",
+        /* yes | reject | normalize | no. tern rejects by default: "yes" keeps the meaning it
+         * had when Postfix introduced it (3.5.23 to 3.8.x: reply 550 5.5.2 and refuse the
+         * message); "normalize" and "no" are Postfix 3.9's. */
+        { "smtpd_forbid_bare_newline", CONFIG_TYPE_STRING, "yes",
           0, CONFIG_STATUS_IMPLEMENTED, NULL },
         { "smtpd_forbid_bare_newline_exclusions", CONFIG_TYPE_STRING, "$mynetworks",
           0, CONFIG_STATUS_IMPLEMENTED, NULL },

@@ -24,6 +24,19 @@
 #define _sentinel_ __attribute__((__sentinel__))
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+/* Whether x equals one of the values that follow. */
+#define IN_SET(x, first, ...)                                                  \
+        ({                                                                      \
+                const typeof(first) _set_[] = { first, __VA_ARGS__ };           \
+                const typeof(first) _x_ = (x);                                  \
+                bool _found_ = false;                                           \
+                for (size_t _i_ = 0; _i_ < ELEMENTSOF(_set_); _i_++)            \
+                        if (_set_[_i_] == _x_) {                                \
+                                _found_ = true;                                 \
+                                break;                                          \
+                        }                                                       \
+                _found_;                                                        \
+        })
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -67,9 +67,10 @@ static const char *const bare_lf_table[_SMTP_BARE_LF_MAX] = {
 SmtpBareLf smtp_data_bare_lf_from_string(const char *s) {
         if (!s)
                 return _SMTP_BARE_LF_INVALID;
-        /* Postfix: "yes" is a compatibility alias for "normalize". */
+        /* "yes" rejects, as when Postfix introduced the parameter (3.5.23 to 3.8.x); Postfix
+         * 3.9 made it an alias of "normalize". tern's default is "yes" (config_params.c). */
         if (strcasecmp(s, "yes") == 0)
-                return SMTP_BARE_LF_NORMALIZE;
+                return SMTP_BARE_LF_REJECT;
         for (SmtpBareLf m = 0; m < _SMTP_BARE_LF_MAX; m++)
                 if (strcasecmp(s, bare_lf_table[m]) == 0)
                         return m;

@@ -37,8 +37,9 @@
 /* smtpd_forbid_bare_newline. */
 typedef enum SmtpBareLf {
         SMTP_BARE_LF_NO,        /* "no": a bare LF is message data, passed on as is */
-        SMTP_BARE_LF_NORMALIZE, /* "normalize", "yes": a bare LF ends a line as CRLF would */
-        SMTP_BARE_LF_REJECT,    /* "reject": read to the end, emit nothing more, -EBADMSG */
+        SMTP_BARE_LF_NORMALIZE, /* "normalize": a bare LF ends a line as CRLF would */
+        SMTP_BARE_LF_REJECT,    /* "reject", "yes": read to the end, emit nothing more,
+                                 * -EBADMSG */
         _SMTP_BARE_LF_MAX,
         _SMTP_BARE_LF_INVALID = -EINVAL,
 } SmtpBareLf;
@@ -125,8 +126,9 @@ int smtp_data_result(const SmtpDataReader *r);
 /* Counters and flags; the pointer is valid as long as the reader. */
 const SmtpDataInfo *smtp_data_info(const SmtpDataReader *r);
 
-/* main.cf spelling of smtpd_forbid_bare_newline (case-insensitive): "no", "normalize", "yes" (an
- * alias of normalize, as in Postfix) and "reject". Returns _SMTP_BARE_LF_INVALID otherwise. */
+/* main.cf spelling of smtpd_forbid_bare_newline (case-insensitive): "no", "normalize", "reject"
+ * and "yes" (reject, its meaning before Postfix 3.9; 3.9 made it normalize). Returns
+ * _SMTP_BARE_LF_INVALID otherwise. */
 SmtpBareLf smtp_data_bare_lf_from_string(const char *s);
 /* "no", "normalize", "reject"; NULL when out of range. */
 const char *smtp_data_bare_lf_to_string(SmtpBareLf m);

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* smtpd_settings: main.cf → SmtpdSettings. Everything smtpd consults is read, checked and
+ * converted once here, at start and on SIGHUP, so that a bad value is reported with its name at
+ * load time and sessions never parse configuration. The object is reference-counted: a reload
+ * builds a new one while live sessions keep the one they started with. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errmsg.h"
+#include "log.h"
+#include "smtpd.h"
+
+static const char *const role_table[_SMTPD_ROLE_MAX] = {
+        [SMTPD_ROLE_SMTPD] = "smtpd",
+        [SMTPD_ROLE_SUBMISSION] = "submission",
+        [SMTPD_ROLE_SMTPS] = "smtps",
+};
+
+const char *smtpd_role_to_string(SmtpdRole r) {
+        return r >= 0 && r < _SMTPD_ROLE_MAX ? role_table[r] : NULL;
+}
+
+SmtpdRole smtpd_role_from_string(const char *s) {
+        for (SmtpdRole r = 0; r < _SMTPD_ROLE_MAX; r++)
+                if (streq_ptr(s, role_table[r]))
+                        return r;
+        return _SMTPD_ROLE_INVALID;
+}
+
+static const char *const stage_param[_SMTPD_STAGE_MAX] = {
+        [SMTPD_STAGE_CLIENT] = "smtpd_client_restrictions",
+        [SMTPD_STAGE_HELO] = "smtpd_helo_restrictions",
+        [SMTPD_STAGE_SENDER] = "smtpd_sender_restrictions",
+        [SMTPD_STAGE_RELAY] = "smtpd_relay_restrictions",
+        [SMTPD_STAGE_RECIPIENT] = "smtpd_recipient_restrictions",
+        [SMTPD_STAGE_DATA] = "smtpd_data_restrictions",
+        [SMTPD_STAGE_END_OF_DATA] = "smtpd_end_of_data_restrictions",
+        [SMTPD_STAGE_ETRN] = "smtpd_etrn_restrictions",
+};
+
+static const struct {
+        const char *name;
+        unsigned bit;
+} ehlo_keywords[] = {
+        { "pipelining", SMTPD_EHLO_PIPELINING },
+        { "size", SMTPD_EHLO_SIZE },
+        { "vrfy", SMTPD_EHLO_VRFY },
+        { "etrn", SMTPD_EHLO_ETRN },
+        { "enhancedstatuscodes", SMTPD_EHLO_ENHANCEDSTATUSCODES },
+        { "8bitmime", SMTPD_EHLO_8BITMIME },
+        { "dsn", SMTPD_EHLO_DSN },
+        { "smtputf8", SMTPD_EHLO_SMTPUTF8 },
+        { "chunking", SMTPD_EHLO_CHUNKING },
+};
+
+SmtpdSettings *smtpd_settings_ref(SmtpdSettings *s) {
+        if (s)
+                s->n_ref++;
+        return s;
+}
+
+static SmtpdSettings *settings_free(SmtpdSettings *s) {
+        free(s->myhostname);
+        free(s->banner);
+        free(s->queue_directory);
+        free(s->recipient_delimiter);
+        free(s->mail_name);
+        free(s->myorigin);
+        strv_free(s->noop_commands);
+        match_list_free(s->mynetworks);
+        match_list_free(s->bare_lf_exclusions);
+        match_list_free(s->event_limit_exceptions);
+        for (SmtpdStage i = 0; i < _SMTPD_STAGE_MAX; i++)
+                smtpd_restriction_list_done(&s->restrictions[i]);
+        dict_list_free(s->local_recipient_maps);
+        dict_list_free(s->virtual_alias_maps);
+        dict_list_free(s->virtual_mailbox_maps);
+        dict_list_free(s->relay_recipient_maps);
+        rewrite_settings_free(s->rewrite);
+        config_free(s->config);
+        return mfree(s);
+}
+
+SmtpdSettings *smtpd_settings_unref(SmtpdSettings *s) {
+        if (!s)
+                return NULL;
+        assert(s->n_ref > 0);
+        if (--s->n_ref == 0)
+                settings_free(s);
+        return NULL;
+}
+
+static int get_string(Config *c, const char *name, char **ret, char **ret_error) {
+        const char *v;
+        char *copy;
+        int r;
+
+        r = config_expand(c, name, &v, ret_error);
+        if (r < 0)
+                return r;
+        copy = strdup(strempty(v));
+        if (!copy)
+                return -ENOMEM;
+        free(*ret);
+        *ret = copy;
+        return 0;
+}
+
+static int get_uint(Config *c, const char *name, unsigned max, unsigned *ret, char **ret_error) {
+        int64_t v;
+        int r;
+
+        r = config_get_int(c, name, &v);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "%s: bad value '%s'", name,
+                                  strempty(config_get(c, name)));
+        if (v < 0 || (uint64_t) v > max)
+                return errmsg_set(ret_error, -ERANGE, "%s: %" PRIi64 " is out of range 0..%u",
+                                  name, v, max);
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int get_code(Config *c, const char *name, unsigned lo, unsigned hi, unsigned *ret,
+                    char **ret_error) {
+        int r;
+
+        r = get_uint(c, name, 599, ret, ret_error);
+        if (r < 0)
+                return r;
+        if (*ret < lo || *ret > hi)
+                return errmsg_set(ret_error, -ERANGE, "%s: %u is not an SMTP reply code %u..%u",
+                                  name, *ret, lo, hi);
+        return 0;
+}
+
+static int get_bool(Config *c, const char *name, bool *ret, char **ret_error) {
+        int r;
+
+        r = config_get_bool(c, name, ret);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "%s: bad value '%s' (yes or no)", name,
+                                  strempty(config_get(c, name)));
+        return 0;
+}
+
+static int get_time_usec(Config *c, const char *name, uint64_t *ret, char **ret_error) {
+        uint64_t sec;
+        int r;
+
+        r = config_get_time(c, name, &sec);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "%s: bad time value '%s'", name,
+                                  strempty(config_get(c, name)));
+        if (sec > UINT64_MAX / 1000000)
+                return errmsg_set(ret_error, -ERANGE, "%s: too large", name);
+        *ret = sec * 1000000;
+        return 0;
+}
+
+static int get_size(Config *c, const char *name, uint64_t *ret, char **ret_error) {
+        int r;
+
+        r = config_get_size(c, name, ret);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "%s: bad size '%s'", name,
+                                  strempty(config_get(c, name)));
+        return 0;
+}
+
+static int get_match(Config *c, const char *name, MatchType type, MatchList **ret,
+                     char **ret_error) {
+        _cleanup_free_ char *error = NULL;
+        const char *v;
+        int r;
+
+        r = config_expand(c, name, &v, ret_error);
+        if (r < 0)
+                return r;
+        r = match_list_new(strempty(v), type, MATCH_FLAG_NONE, ret, &error);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "%s: %s", name, strempty(error));
+        return 0;
+}
+
+static int get_maps(Config *c, const char *name, DictList **ret, char **ret_error) {
+        _cleanup_free_ char *error = NULL;
+        const char *v;
+        int r;
+
+        r = config_expand(c, name, &v, ret_error);
+        if (r < 0)
+                return r;
+        r = dict_list_open(strempty(v), 0, ret, &error);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "%s: %s", name, strempty(error));
+        return 0;
+}
+
+static int load_ehlo_discard(Config *c, unsigned *ret, char **ret_error) {
+        _cleanup_(strv_freep) char **l = NULL;
+        unsigned bits = 0;
+        int r;
+
+        r = config_get_list(c, "smtpd_discard_ehlo_keywords", &l);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "smtpd_discard_ehlo_keywords: cannot expand");
+        for (char **k = l; k && *k; k++)
+                for (size_t i = 0; i < ELEMENTSOF(ehlo_keywords); i++)
+                        if (strcasecmp(*k, ehlo_keywords[i].name) == 0)
+                                bits |= ehlo_keywords[i].bit;
+        /* Unknown keywords (silent-discard, starttls, auth) have nothing to hide yet. */
+        *ret = bits;
+        return 0;
+}
+
+static int load_noop_commands(Config *c, char ***ret, char **ret_error) {
+        _cleanup_(strv_freep) char **l = NULL;
+        int r;
+
+        r = config_get_list(c, "smtpd_noop_commands", &l);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "smtpd_noop_commands: cannot expand");
+        for (char **k = l; k && *k; k++)
+                for (char *p = *k; *p; p++)
+                        *p = (char) toupper((unsigned char) *p);
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+static int canonical_cb(void *userdata, const char *address, char **ret) {
+        return rewrite_canonical(userdata, address, ret);
+}
+
+static int load(SmtpdSettings *s, char **ret_error) {
+        Config *c = s->config;
+        _cleanup_free_ char *bare_lf = NULL;
+        uint64_t line_length, header_size;
+        unsigned hopcount, recipient_limit;
+        bool always_add;
+        int r;
+
+        r = get_string(c, "myhostname", &s->myhostname, ret_error);
+        if (r < 0)
+                return r;
+        r = get_string(c, "smtpd_banner", &s->banner, ret_error);
+        if (r < 0)
+                return r;
+        r = get_string(c, "queue_directory", &s->queue_directory, ret_error);
+        if (r < 0)
+                return r;
+        r = get_string(c, "recipient_delimiter", &s->recipient_delimiter, ret_error);
+        if (r < 0)
+                return r;
+        r = get_string(c, "mail_name", &s->mail_name, ret_error);
+        if (r < 0)
+                return r;
+        r = get_string(c, "myorigin", &s->myorigin, ret_error);
+        if (r < 0)
+                return r;
+
+        r = get_time_usec(c, "smtpd_timeout", &s->timeout_usec, ret_error);
+        if (r < 0)
+                return r;
+        r = get_time_usec(c, "smtpd_error_sleep_time", &s->error_sleep_usec, ret_error);
+        if (r < 0)
+                return r;
+        r = get_size(c, "message_size_limit", &s->message_size_limit, ret_error);
+        if (r < 0)
+                return r;
+        r = get_size(c, "queue_minfree", &s->queue_minfree, ret_error);
+        if (r < 0)
+                return r;
+        r = get_uint(c, "smtpd_recipient_limit", UINT32_MAX, &recipient_limit, ret_error);
+        if (r < 0)
+                return r;
+        s->recipient_limit = recipient_limit;
+        r = get_uint(c, "smtpd_soft_error_limit", UINT32_MAX, &s->soft_error_limit, ret_error);
+        if (r < 0)
+                return r;
+        r = get_uint(c, "smtpd_hard_error_limit", UINT32_MAX, &s->hard_error_limit, ret_error);
+        if (r < 0)
+                return r;
+        r = get_uint(c, "smtpd_client_connection_count_limit", UINT32_MAX,
+                     &s->connection_count_limit, ret_error);
+        if (r < 0)
+                return r;
+        r = get_bool(c, "smtpd_helo_required", &s->helo_required, ret_error);
+        if (r < 0)
+                return r;
+        r = get_bool(c, "disable_vrfy_command", &s->disable_vrfy, ret_error);
+        if (r < 0)
+                return r;
+        r = get_bool(c, "smtpd_delay_reject", &s->delay_reject, ret_error);
+        if (r < 0)
+                return r;
+        r = get_bool(c, "strict_rfc821_envelopes", &s->strict_rfc821_envelopes, ret_error);
+        if (r < 0)
+                return r;
+        r = get_bool(c, "smtputf8_enable", &s->smtputf8_enable, ret_error);
+        if (r < 0)
+                return r;
+        r = get_bool(c, "smtpd_reject_unlisted_recipient", &s->reject_unlisted_recipient,
+                     ret_error);
+        if (r < 0)
+                return r;
+        r = get_bool(c, "smtpd_reject_unlisted_sender", &s->reject_unlisted_sender, ret_error);
+        if (r < 0)
+                return r;
+        r = load_ehlo_discard(c, &s->discard_ehlo, ret_error);
+        if (r < 0)
+                return r;
+        r = load_noop_commands(c, &s->noop_commands, ret_error);
+        if (r < 0)
+                return r;
+
+        /* The DATA reader's limits (smtp_data.h). */
+        r = get_size(c, "line_length_limit", &line_length, ret_error);
+        if (r < 0)
+                return r;
+        r = get_size(c, "header_size_limit", &header_size, ret_error);
+        if (r < 0)
+                return r;
+        if (line_length < 1 || line_length > 1024 * 1024 || header_size < 1 ||
+            header_size > SIZE_MAX)
+                return errmsg_set(ret_error, -ERANGE,
+                                  "line_length_limit and header_size_limit must be 1..1048576");
+        r = get_string(c, "smtpd_forbid_bare_newline", &bare_lf, ret_error);
+        if (r < 0)
+                return r;
+        s->data_limits = (SmtpDataLimits) {
+                .line_length_limit = line_length,
+                .header_size_limit = header_size,
+                .message_size_limit = s->message_size_limit,
+                .bare_lf = smtp_data_bare_lf_from_string(bare_lf),
+        };
+        if (s->data_limits.bare_lf < 0)
+                return errmsg_set(ret_error, -EINVAL,
+                                  "smtpd_forbid_bare_newline: bad value '%s' "
+                                  "(yes, reject, normalize or no)", bare_lf);
+
+        r = get_code(c, "smtpd_forbid_bare_newline_reject_code", 500, 599,
+                     &s->bare_lf_reject_code, ret_error);
+        if (r < 0)
+                return r;
+        r = get_code(c, "reject_code", 500, 599, &s->reject_code, ret_error);
+        if (r < 0)
+                return r;
+        r = get_code(c, "defer_code", 400, 499, &s->defer_code, ret_error);
+        if (r < 0)
+                return r;
+        r = get_code(c, "relay_domains_reject_code", 400, 599, &s->relay_reject_code, ret_error);
+        if (r < 0)
+                return r;
+        r = get_code(c, "unknown_local_recipient_reject_code", 400, 599, &s->unknown_local_code,
+                     ret_error);
+        if (r < 0)
+                return r;
+        r = get_code(c, "unknown_virtual_alias_reject_code", 400, 599,
+                     &s->unknown_virtual_alias_code, ret_error);
+        if (r < 0)
+                return r;
+        r = get_code(c, "unknown_virtual_mailbox_reject_code", 400, 599,
+                     &s->unknown_virtual_mailbox_code, ret_error);
+        if (r < 0)
+                return r;
+        r = get_code(c, "unknown_relay_recipient_reject_code", 400, 599, &s->unknown_relay_code,
+                     ret_error);
+        if (r < 0)
+                return r;
+
+        r = get_match(c, "mynetworks", MATCH_ADDRESS, &s->mynetworks, ret_error);
+        if (r < 0)
+                return r;
+        r = get_match(c, "smtpd_forbid_bare_newline_exclusions", MATCH_ADDRESS,
+                      &s->bare_lf_exclusions, ret_error);
+        if (r < 0)
+                return r;
+        r = get_match(c, "smtpd_client_event_limit_exceptions", MATCH_ADDRESS,
+                      &s->event_limit_exceptions, ret_error);
+        if (r < 0)
+                return r;
+
+        for (SmtpdStage i = 0; i < _SMTPD_STAGE_MAX; i++) {
+                const char *v;
+
+                r = config_expand(c, stage_param[i], &v, ret_error);
+                if (r < 0)
+                        return r;
+                r = smtpd_restriction_list_parse(strempty(v), &s->restrictions[i]);
+                if (r < 0)
+                        return errmsg_set(ret_error, r, "%s: cannot parse", stage_param[i]);
+        }
+        if (!smtpd_restrictions_can_refuse_relay(s))
+                return errmsg_set(ret_error, -EINVAL,
+                                  "smtpd_relay_restrictions and smtpd_recipient_restrictions: "
+                                  "neither contains reject, defer, reject_unauth_destination or "
+                                  "defer_unauth_destination; refusing to run an open relay");
+
+        r = get_maps(c, "local_recipient_maps", &s->local_recipient_maps, ret_error);
+        if (r < 0)
+                return r;
+        r = get_maps(c, "virtual_alias_maps", &s->virtual_alias_maps, ret_error);
+        if (r < 0)
+                return r;
+        r = get_maps(c, "virtual_mailbox_maps", &s->virtual_mailbox_maps, ret_error);
+        if (r < 0)
+                return r;
+        r = get_maps(c, "relay_recipient_maps", &s->relay_recipient_maps, ret_error);
+        if (r < 0)
+                return r;
+
+        r = rewrite_settings_new(c, &s->rewrite, ret_error);
+        if (r < 0)
+                return r;
+
+        r = get_uint(c, "hopcount_limit", UINT32_MAX, &hopcount, ret_error);
+        if (r < 0)
+                return r;
+        r = get_bool(c, "always_add_missing_headers", &always_add, ret_error);
+        if (r < 0)
+                return r;
+        s->cleanup = (CleanupSettings) {
+                .myhostname = s->myhostname,
+                .myorigin = s->myorigin,
+                .mail_name = s->mail_name,
+                .hopcount_limit = hopcount,
+                .add_missing_headers = always_add,
+                .canonical = canonical_cb,
+                .canonical_userdata = s->rewrite,
+        };
+        return 0;
+}
+
+int smtpd_settings_load(const char *config_dir, char *const *overrides, SmtpdRole role,
+                        SmtpdSettings **ret, char **ret_error) {
+        _cleanup_(smtpd_settings_unrefp) SmtpdSettings *s = NULL;
+        int r;
+
+        assert(config_dir);
+        assert(ret);
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->n_ref = 1;
+        s->role = role;
+
+        r = config_new(&s->config);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "cannot set up the configuration");
+        r = config_load_dir(s->config, config_dir, ret_error);
+        if (r < 0)
+                return r;
+        for (char *const *o = overrides; o && *o; o++) {
+                r = config_set_override(s->config, *o);
+                if (r < 0)
+                        return errmsg_set(ret_error, r, "-o %s: not name=value", *o);
+        }
+
+        r = load(s, ret_error);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
