@@ -44,8 +44,17 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
         count_files() { find "$1" -type f | wc -l; }
 
         tern_stop() {
+                local _
                 if [ -n "$tern_pid" ]; then
                         kill "$tern_pid" 2>/dev/null || true
+                        for _ in $(seq 1 100); do
+                                kill -0 "$tern_pid" 2>/dev/null || break
+                                sleep 0.1
+                        done
+                        if kill -0 "$tern_pid" 2>/dev/null; then
+                                echo "tern's smtpd ignores SIGTERM; killing it" >&2
+                                kill -KILL "$tern_pid" 2>/dev/null || true
+                        fi
                         wait "$tern_pid" 2>/dev/null || true
                         tern_pid=
                 fi
@@ -68,10 +77,14 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
         wait_ready() {
                 local _
                 for _ in $(seq 1 100); do
-                        if exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null; then
+                        if { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null; then
                                 if read -r -t 10 line <&3 && [[ $line == 220* ]]; then
                                         printf 'QUIT\r\n' >&3
-                                        cat <&3 >/dev/null || true
+                                        if ! timeout 10 cat <&3 >/dev/null; then
+                                                echo "port $1: no end after QUIT" >&2
+                                                exec 3<&-
+                                                return 1
+                                        fi
                                         exec 3<&-
                                         return 0
                                 fi
