@@ -745,7 +745,7 @@ static int cmd_etrn(SmtpSession *s, const SmtpCmd *c) {
         if (r > 0)
                 return reply_check(s, &rej);
 
-        r = queue_trigger_send(NULL, QUEUE_TRIGGER_DOMAIN, domain);
+        r = queue_trigger_send(s->settings->trigger_path, QUEUE_TRIGGER_DOMAIN, domain);
         if (r < 0)
                 log_warning_errno(r, "ETRN %s from %s: cannot wake qmgr, ignoring: %m", domain,
                                   s->client);
@@ -896,7 +896,8 @@ static void commit_done(int result, void *userdata) {
                 /* The client went away while its message was made durable: the message is
                  * queued all the same (Postfix does the same). */
                 if (result >= 0)
-                        (void) queue_trigger_send(NULL, QUEUE_TRIGGER_INCOMING, NULL);
+                        (void) queue_trigger_send(s->settings->trigger_path,
+                                                  QUEUE_TRIGGER_INCOMING, NULL);
                 smtp_session_free(s);
                 return;
         }
@@ -913,7 +914,8 @@ static void commit_done(int result, void *userdata) {
                         log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", id, "TERN_MESSAGE_ID=%s", msgid,
                                    LOG_MESSAGE("%s: message-id=%s", id, msgid));
                 r = reply(s, 250, "2.0.0", "Ok: queued as %s", id);
-                (void) queue_trigger_send(NULL, QUEUE_TRIGGER_INCOMING, NULL);
+                (void) queue_trigger_send(s->settings->trigger_path, QUEUE_TRIGGER_INCOMING,
+                                          NULL);
                 s->errors = 0;
         }
         tx_reset(s);
