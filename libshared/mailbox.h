@@ -77,11 +77,13 @@ int mailbox_has_delivered_to(QueueFile *f, const char *address);
 
 /* The agent's result for an error of the functions above: status class, DSN code and
  * Postfix's text. -EDQUOT/-EFBIG → "5.2.2" "mailbox full" (permanent), -ENOSPC → "4.3.0"
- * "insufficient system storage", -EAGAIN → "4.2.0" "unable to lock mailbox", -ELOOP →
- * "5.4.6" "mail forwarding loop", -EACCES/-EPERM → "4.2.0" "permission denied" (temporary,
- * as Postfix's default), others → "4.3.0" "mail system configuration error" or "4.3.0" with
- * a generic text. error 0 → "2.0.0" (text NULL: the caller says "delivered to ..."). text is
- * a static string. */
+ * "insufficient system storage", -EAGAIN → "4.2.0" "unable to lock mailbox", -EACCES/-EPERM
+ * → "4.2.0" "permission denied" (temporary, as Postfix's default), -ELOOP/-EISDIR/-ENOTDIR
+ * → "4.2.0" "mailbox is not a regular file", -EINVAL → "4.3.5" "mail system configuration
+ * error", others → "4.3.0" "mail system error". error 0 → "2.0.0", text NULL (the caller
+ * says "delivered to ..."). text is a static string. A loop found by
+ * mailbox_has_delivered_to() the agent reports itself: "5.4.6" "mail forwarding loop for
+ * <address>". */
 typedef struct MailboxStatus {
         char dsn[8];
         bool permanent;
