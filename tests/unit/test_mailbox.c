@@ -432,8 +432,9 @@ START_TEST(test_mbox_append_null_sender)
         ck_assert_int_eq(mailbox_mbox_deliver(mbox, f, &e, MAILBOX_LOCK_FLOCK, 0), 0);
         ck_assert_int_eq(mailbox_mbox_deliver(mbox, f, &e, MAILBOX_LOCK_FLOCK, 0), 0);
         from_line("MAILER-DAEMON", from, sizeof(from));
-        ck_assert_int_ge(asprintf(&want, "old\n\n%sReturn-Path: <>\nDelivered-To: bob@example.net\n"
-                                  "%s\n%sReturn-Path: <>\nDelivered-To: bob@example.net\n%s\n",
+        ck_assert_int_ge(asprintf(&want, "old\n\n"
+                                  "%sReturn-Path: <>\nDelivered-To: bob@example.net\n%s\n"
+                                  "%sReturn-Path: <>\nDelivered-To: bob@example.net\n%s\n",
                                   from, msg, from, msg), 0);
         got = file_read(mbox, &n);
         ck_assert_str_eq(got, want);
