@@ -106,8 +106,9 @@ def read_reply(sock):
 
 
 class Agent:
-    def __init__(self, tmp):
+    def __init__(self, tmp, *args):
         self.tmp = tmp
+        self.args = list(args)
         self.sock_path = os.path.join(tmp, "virtual.sock")
         self.log_path = os.path.join(tmp, "virtual.log")
 
@@ -115,7 +116,7 @@ class Agent:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [SOCKET_ACTIVATE, "--accept", "-l", self.sock_path, VIRTUAL,
-             "-c", os.path.join(self.tmp, "etc")],
+             "-c", os.path.join(self.tmp, "etc")] + self.args,
             stdout=self.log, stderr=self.log)
         # The socket file exists from bind(); connections succeed from listen(): wait for one.
         deadline = time.monotonic() + 10
@@ -335,6 +336,22 @@ def run(tmp):
         check(re.search(r"to=<nobody@example\.com>, relay=virtual, .*dsn=5\.1\.1, "
                         r"status=bounced \(unknown user", log), "bounce log: %s" % log)
         check("orig_to=<info@example.com>" in log, "orig_to in log")
+
+    # max_use: the agent exits after that many requests; max_idle: after that long without
+    # one. Either way qmgr sees the connection close.
+    with Agent(tmp, "-o", "max_use=1") as agent:
+        s = agent.connect()
+        s.sendall(request(qid, off, size, [(2, "nobody@example.com", "nobody@example.com")]))
+        res = read_reply(s)
+        check(res[2][:2] == ("bounced", "5.1.1"), "max_use agent: %r" % (res[2],))
+        s.settimeout(10)
+        check(s.recv(100) == b"", "no close after max_use requests")
+        s.close()
+    with Agent(tmp, "-o", "max_idle=1s") as agent:
+        s = agent.connect()
+        s.settimeout(20)
+        check(s.recv(100) == b"", "no close after max_idle")
+        s.close()
 
     print("test_virtual: ok")
     return 0

@@ -10,6 +10,7 @@
 #include <ftw.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "check_main.h"
@@ -306,6 +307,28 @@ START_TEST(test_maildir_errors)
 }
 END_TEST
 
+/* Credentials are the caller's: a Maildir the delivering user may not write is -EACCES. As
+ * root the check runs in a child that has become an unprivileged user. */
+static int deliver_unprivileged(const char *md, QueueFile *f) {
+        int status, r;
+        pid_t pid;
+
+        if (geteuid() != 0)
+                return mailbox_maildir_deliver(md, f, &test_env, 0, NULL);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                        _exit(100);
+                r = mailbox_maildir_deliver(md, f, &test_env, 0, NULL);
+                _exit(r == -EACCES ? 0 : r == 0 ? 1 : 2);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        return -EACCES;
+}
+
 START_TEST(test_maildir_permission)
 {
         static const char msg[] = "Subject: x\n\n.\n";
@@ -313,14 +336,15 @@ START_TEST(test_maildir_permission)
         _cleanup_(queue_file_freep) QueueFile *f = NULL;
         _cleanup_free_ char *md = path_join(dir, "Maildir"), *new = NULL;
 
-        if (geteuid() == 0)
-                return;                 /* root ignores modes */
         f = queue_file_make(dir, "alice@example.org", msg, strlen(msg));
         ck_assert_int_eq(mailbox_maildir_deliver(md, f, &test_env, 0, NULL), 0);
         new = path_join(md, "new");
+        ck_assert_int_eq(chmod(dir, 0755), 0);
+        ck_assert_int_eq(chmod(md, 0755), 0);
         ck_assert_int_eq(chmod(new, 0500), 0);
-        ck_assert_int_eq(mailbox_maildir_deliver(md, f, &test_env, 0, NULL), -EACCES);
+        ck_assert_int_eq(deliver_unprivileged(md, f), -EACCES);
         ck_assert_int_eq(chmod(new, 0700), 0);
+        ck_assert_uint_eq(dir_count(new), 1);
 }
 END_TEST
 
