@@ -4,7 +4,8 @@
  * address, the address without its recipient_delimiter extension, then the "@domain"
  * catch-all), the owner from virtual_uid_maps / virtual_gid_maps (checked against
  * virtual_minimum_uid), then delivery under virtual_mailbox_base: a result ending in "/" is
- * a Maildir, anything else an mbox file. The delivery runs in a child that has dropped to the
+ * a Maildir, anything else an mbox file; missing directories below the base are made
+ * (mode 0700, by the owner), as virtual(8) makes them. The delivery runs in a child that has dropped to the
  * owner's uid and gid (setgroups, setresgid, setresuid) and reports its result through a
  * pipe; the agent never writes a mailbox as root. The request's strings are untrusted values:
  * addresses are checked before they go into a table key, a path or a header. */
@@ -15,6 +16,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -130,6 +132,23 @@ typedef struct ChildReport {
         int error;              /* 0 or -errno */
 } ChildReport;
 
+/* Creates the missing directories between the mailbox base (its first base_len bytes, which
+ * must exist) and the last component of path, mode 0700, as virtual(8) does for
+ * "example.com/bob/". Returns 0 or -errno. */
+static int mkdir_parents(const char *path, size_t base_len) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *slash = p + base_len; (slash = strchr(slash + 1, '/'));) {
+                *slash = '\0';
+                if (slash > p && slash[-1] != '/' && mkdir(p, 0700) < 0 && errno != EEXIST)
+                        return -errno;
+                *slash = '/';
+        }
+        return 0;
+}
+
 /* In the child: become uid/gid, deliver, report through the pipe. Never returns. */
 _noreturn_ static void child_deliver(int pipe_fd, uid_t uid, gid_t gid, const char *path,
                                      bool maildir, QueueFile *f, const MailboxEnvelope *e,
@@ -147,6 +166,9 @@ _noreturn_ static void child_deliver(int pipe_fd, uid_t uid, gid_t gid, const ch
         }
         if (rep.error == 0) {
                 rep.stage = STAGE_DELIVERY;
+                rep.error = mkdir_parents(path, strlen(s->mailbox_base));
+        }
+        if (rep.error == 0) {
                 if (maildir)
                         rep.error = mailbox_maildir_deliver(path, f, e, s->mailbox_limit, NULL);
                 else

@@ -181,6 +181,7 @@ def run(tmp):
                 "locked@example.com   example.com/locked\n"
                 "loop@example.com     example.com/loop/\n"
                 "low@example.com      example.com/low/\n"
+                "deep@example.com     deep/a/b/inbox\n"
                 "@catchall.test       catchall/\n")
     with open(os.path.join(etc, "vuid"), "w") as f:
         f.write("low@example.com %d\n@example.com %d\n@catchall.test %d\n"
@@ -212,7 +213,7 @@ def run(tmp):
                b"\nHello Bob,\nFrom here on, a quoted line.\n>From stays.\n\xc3\xa9t\xc3\xa9\n")
     rcpts = ["bob@example.com", "carol@example.com", "nobody@example.com",
              "anyone@catchall.test", "bob+tag@example.com", "low@example.com",
-             "full@example.com", "locked@example.com", "BOB@Example.COM"]
+             "full@example.com", "locked@example.com", "BOB@Example.COM", "deep@example.com"]
     qid, off, size = write_queue_file(spool, "alice@example.org", rcpts, content)
 
     with Agent(tmp) as agent:
@@ -227,7 +228,8 @@ def run(tmp):
                            (4, "bob+tag@example.com", "bob+tag@example.com"),
                            (5, "low@example.com", "low@example.com"),
                            (6, "full@example.com", "full@example.com"),
-                           (7, "locked@example.com", "locked@example.com")]))
+                           (7, "locked@example.com", "locked@example.com"),
+                           (9, "deep@example.com", "deep@example.com")]))
         res = read_reply(s)
         os.close(lock_fd)
 
@@ -244,6 +246,13 @@ def run(tmp):
               "limit: %r" % (res[6],))
         check(res[7][:2] == ("deferred", "4.2.0") and "lock" in res[7][3],
               "lock held: %r" % (res[7],))
+
+        # Missing parent directories are made, owned by the mailbox owner.
+        check(res[9][:2] == ("sent", "2.0.0"), "deep: %r" % (res[9],))
+        deep = os.path.join(vmail, "deep", "a", "b", "inbox")
+        check(os.stat(deep).st_uid == UID and os.stat(os.path.dirname(deep)).st_uid == UID,
+              "deep mbox owner")
+        check(os.stat(os.path.join(vmail, "deep")).st_mode & 0o777 == 0o700, "parent mode")
 
         # Maildir: one file in new/ per delivery, owned by the mailbox owner, byte for byte.
         bobdir = os.path.join(vmail, "example.com", "bob")
