@@ -50,7 +50,11 @@ typedef enum LocalClass {
 int local_class_list_parse(const char *s, unsigned allowed, unsigned *ret);
 
 typedef struct LocalSettings {
-        Config *config;                 /* owned; forward_path is expanded against it */
+        Config *config;                 /* owned; never changed after loading */
+        Config *expand;                 /* owned: a second copy, where local_expand() sets
+                                         * $user, $home, ... (config_set() would invalidate
+                                         * strings taken from config) */
+        char *forward_filter;           /* forward_expansion_filter */
         char *queue_directory;
         char *myhostname;
         char *recipient_delimiter;      /* "" for none */

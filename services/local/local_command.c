@@ -113,8 +113,8 @@ static _noreturn_ void exec_command(const CommandJob *j, int in_fd, int out_fd) 
         if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
             dup2(out_fd, STDERR_FILENO) < 0)
                 _exit(EX_OSERR);
-        if (chdir(j->user->home) < 0)
-                (void) chdir("/");
+        if (chdir(j->user->home) < 0 && chdir("/") < 0)
+                _exit(EX_OSERR);
 
         argv = calloc(64, sizeof(char *));
         if (!argv)

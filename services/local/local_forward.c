@@ -33,7 +33,7 @@ int local_expand(const LocalState *st, const char *text, char **ret) {
         _cleanup_free_ char *local = NULL, *user = NULL, *ext = NULL, *domain = NULL;
         _cleanup_(local_user_freep) LocalUser *u = NULL;
         _cleanup_free_ char *error = NULL;
-        const char *filter = strempty(config_get(s->config, "forward_expansion_filter"));
+        const char *filter = s->forward_filter;
         const char *names[] = { "user", "home", "shell", "recipient", "extension", "domain",
                                 "local" };
         const char *values[ELEMENTSOF(names)];
@@ -58,11 +58,11 @@ int local_expand(const LocalState *st, const char *text, char **ret) {
                 if (!v)
                         return -ENOMEM;
                 /* An empty value is "undefined" for ${name?...} and ${name:...}. */
-                r = config_set(s->config, names[i], v);
+                r = config_set(s->expand, names[i], v);
                 if (r < 0)
                         return r;
         }
-        return config_expand_text(s->config, text, ret, NULL, &error);
+        return config_expand_text(s->expand, text, ret, NULL, &error);
 }
 
 int local_forward_deliver(LocalState st, const LocalUser *u) {

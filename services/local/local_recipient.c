@@ -102,7 +102,8 @@ void local_outcome_add(const LocalState *st, const LocalResult *r, const char *r
         const char *id = st->msg->request->id;
         uint64_t arrival = st->msg->file->envelope->arrival_usec, now = realtime_usec();
         double delay = now > arrival ? (double) (now - arrival) / 1e6 : 0;
-        char to[LOG_SANITIZE_BUFSIZE], orig[LOG_SANITIZE_BUFSIZE], orig_part[LOG_SANITIZE_BUFSIZE + 16];
+        char to[LOG_SANITIZE_BUFSIZE], orig[LOG_SANITIZE_BUFSIZE];
+        char orig_part[LOG_SANITIZE_BUFSIZE + 16];
         char delay_s[32];
         const char *status = ipc_status_to_string(r->status);
 

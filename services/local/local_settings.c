@@ -69,7 +69,9 @@ LocalSettings *local_settings_free(LocalSettings *s) {
         free(s->luser_relay);
         free(s->default_privs);
         free(s->command_shell);
+        free(s->forward_filter);
         rewrite_settings_free(s->rewrite);
+        config_free(s->expand);
         config_free(s->config);
         return mfree(s);
 }
@@ -163,6 +165,8 @@ static int load(LocalSettings *s, char **ret_error) {
         if (r >= 0)
                 r = get_string(c, "local_command_shell", &s->command_shell, ret_error);
         if (r >= 0)
+                r = get_string(c, "forward_expansion_filter", &s->forward_filter, ret_error);
+        if (r >= 0)
                 r = get_string(c, "mailbox_delivery_lock", &locks, ret_error);
         if (r < 0)
                 return r;
@@ -253,16 +257,20 @@ int local_settings_load(const char *dir, char **overrides, LocalSettings **ret, 
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        r = config_new(&s->config);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "cannot set up the configuration");
-        r = config_load_dir(s->config, dir, ret_error);
-        if (r < 0)
-                return r;
-        for (char **o = overrides; o && *o; o++) {
-                r = config_set_override(s->config, *o);
+        for (unsigned i = 0; i < 2; i++) {
+                Config **c = i == 0 ? &s->config : &s->expand;
+
+                r = config_new(c);
                 if (r < 0)
-                        return errmsg_set(ret_error, r, "-o %s: bad override", *o);
+                        return errmsg_set(ret_error, r, "cannot set up the configuration");
+                r = config_load_dir(*c, dir, ret_error);
+                if (r < 0)
+                        return r;
+                for (char **o = overrides; o && *o; o++) {
+                        r = config_set_override(*c, *o);
+                        if (r < 0)
+                                return errmsg_set(ret_error, r, "-o %s: bad override", *o);
+                }
         }
         r = load(s, ret_error);
         if (r < 0)
