@@ -201,6 +201,8 @@ static int pump(const CommandJob *j, int in_fd, int out_fd, char *out, size_t ou
                                 buf_off += (size_t) k;
                 }
         }
+        while (out_len > 0 && strchr(" \t\r\n", out[out_len - 1]))
+                out_len--;      /* the newline that ends the last line is not text */
         out[out_len] = '\0';
         return 0;
 }

@@ -116,6 +116,32 @@ static void outcome_result(const LocalOutcome *o, LocalResult *ret) {
                                  "expanded to %u destinations", o->n_done);
 }
 
+/* An address probe (IPC_FLAG_VERIFY): nothing is delivered. Deliverable when the local part is
+ * an alias, a passwd user, or luser_relay catches everything. */
+static int verify(const LocalSettings *s, const IpcRcpt *rc, LocalResult *ret) {
+        _cleanup_free_ char *local = NULL, *user = NULL, *ext = NULL, *domain = NULL;
+        _cleanup_free_ char *value = NULL;
+        _cleanup_(local_user_freep) LocalUser *u = NULL;
+        int r;
+
+        r = local_address_split(s, rc->address, &local, &user, &ext, &domain);
+        if (r < 0)
+                return r;
+        r = s->alias_maps ? dict_list_lookup(s->alias_maps, local, &value) : 0;
+        if (r == 0 && ext && s->alias_maps)
+                r = dict_list_lookup(s->alias_maps, user, &value);
+        if (r == 0)
+                r = local_user_find(user, &u);
+        if (r < 0)
+                local_result_set(ret, IPC_STATUS_DEFERRED, "4.3.0", "lookup failure");
+        else if (r > 0 || !isempty(s->luser_relay))
+                local_result_set(ret, IPC_STATUS_DELIVERABLE, "2.1.5", "deliverable");
+        else
+                local_result_set(ret, IPC_STATUS_UNDELIVERABLE, "5.1.1", "unknown user: \"%s\"",
+                                 user);
+        return 0;
+}
+
 static int serve(const LocalSettings *s, QueueDirs *dirs, const IpcRequest *req, Buf *out) {
         _cleanup_(queue_file_freep) QueueFile *f = NULL;
         LocalMessage msg = { .settings = s, .request = req };
@@ -151,7 +177,11 @@ static int serve(const LocalSettings *s, QueueDirs *dirs, const IpcRequest *req,
                         .out = &o,
                 };
 
-                r = local_recipient_deliver(st);
+                if (req->flags & IPC_FLAG_VERIFY) {
+                        r = verify(s, rc, &o.last);
+                        o.n_done = 1;
+                } else
+                        r = local_recipient_deliver(st);
                 if (r < 0) {
                         local_outcome_done(&o);
                         return log_error_errno(r, "%s: delivery failed: %m", req->id);

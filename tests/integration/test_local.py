@@ -88,12 +88,12 @@ class Agent:
                 break
             time.sleep(0.02)
 
-    def request(self, qdir, sender, rcpts, content, transport="local"):
+    def request(self, qdir, sender, rcpts, content, transport="local", flags=""):
         qid = new_id()
         off, size = write_queue_file(qdir, qid, sender, [r[0] for r in rcpts], content)
         lines = [f"request 1 active {qid} {off} {size}",
                  "sender " + xtext(sender) if sender else "sender", "envid", "ret",
-                 f"transport {transport}", f"nexthop {HOST}", "flags"]
+                 f"transport {transport}", f"nexthop {HOST}", ("flags " + flags).strip()]
         for i, (addr, orig) in enumerate(rcpts):
             lines.append(f"rcpt {i} 0 {xtext(addr)} {xtext(orig)}")
         lines.append("end")
@@ -174,7 +174,9 @@ def main():
                     f"cmd: \"|cat > {out}/cmd.txt\"\n"
                     f"tofile: {out}/file.mbox\n"
                     f"away: someone@elsewhere.example\n"
-                    f"self: self, {ub}\n")
+                    f"self: self, {ub}\n"
+                    "tempfail: \"|exit 75\"\n"
+                    "permfail: \"|echo no such luser; exit 67\"\n")
         subprocess.run([TERNCTL, "alias", "build", aliases], check=True)
 
         with open(os.path.join(base, "main.cf"), "w") as f:
@@ -309,6 +311,23 @@ def main():
             check(b"\nFrom MAILER-DAEMON " in data, "null sender From_ line")
             check(b"Return-Path: <>\n" in data, "null sender Return-Path")
 
+        # sysexits: EX_TEMPFAIL defers, EX_NOUSER bounces with 5.1.1 and the output
+        _, res = agent.request(qdir, "s@example.org", [(f"tempfail@{HOST}", f"tempfail@{HOST}"),
+                                                       (f"permfail@{HOST}", f"permfail@{HOST}")],
+                               msg)
+        check(res.get(0, ("", ""))[:2] == ("deferred", "4.3.0"), f"tempfail: {res}")
+        check(res.get(1, ("", ""))[:2] == ("bounced", "5.1.1"), f"permfail: {res}")
+        check("no such luser" in res.get(1, ("", "", ""))[2], "command output in the text")
+
+        # address verification delivers nothing
+        n = len(maildir_files(home[ua]))
+        _, res = agent.request(qdir, "s@example.org", [(a_addr, a_addr),
+                                                       (f"nosuch@{HOST}", f"nosuch@{HOST}")],
+                               msg, flags="verify")
+        check(res.get(0, ("",))[0] == "deliverable", f"verify: {res}")
+        check(res.get(1, ("",))[0] == "undeliverable", f"verify unknown: {res}")
+        check(len(maildir_files(home[ua])) == n, "verify delivered nothing")
+
         # the alias that names itself is its user: "self" has no passwd entry -> bounce, and b
         _, res = agent.request(qdir, "s@example.org", [(f"self@{HOST}", f"self@{HOST}")], msg)
         check(res.get(0, ("",))[0] == "bounced", f"self alias: {res}")
@@ -321,7 +340,7 @@ def main():
         for u in users:
             subprocess.run(["userdel", "-r", u], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-        if failures:
+        if failures or os.environ.get("TERN_TEST_VERBOSE"):
             for a in agents:
                 print(a.log_text(), file=sys.stderr)
         shutil.rmtree(base, ignore_errors=True)
