@@ -598,6 +598,9 @@ static int message_begin(SmtpSession *s, bool bdat, SmtpdReply *ret_refusal) {
 
         cs = st->cleanup;
         cs.rewrite_headers = s->rewrite_headers;
+        /* Postfix >= 2.6 adds a missing Date:, Message-ID: and From: for the clients of
+         * local_header_rewrite_clients only, or for all with always_add_missing_headers. */
+        cs.add_missing_headers = st->cleanup.add_missing_headers || s->rewrite_headers;
         r = cleanup_new(&cs, queue_dirs_fd(s->srv->queue, QUEUE_INCOMING), env, &extra,
                         st->message_size_limit, &s->tx.cleanup);
         if (r < 0) {
