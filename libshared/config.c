@@ -1438,6 +1438,15 @@ const char *config_dir_resolve(const char *arg_c) {
         return TERN_CONFIG_DIR;
 }
 
+char *config_runtime_dir(void) {
+        const char *e = getenv("RUNTIME_DIRECTORY");
+
+        if (isempty(e))
+                return strdup(CONFIG_RUNTIME_DIR);
+        /* RuntimeDirectory= with several entries gives a colon-separated list. */
+        return strndup(e, strcspn(e, ":"));
+}
+
 const char *config_file(const Config *c) {
         return c->file;
 }

@@ -109,6 +109,11 @@ int config_load_dir(Config *c, const char *dir, char **ret_error);
 /* The config directory for programs: arg_c if not NULL, else $TERN_CONFIG, else the compiled-in
  * TERN_CONFIG_DIR. The returned string is arg_c, the environment's, or static. */
 const char *config_dir_resolve(const char *arg_c);
+/* Where tern's sockets live (qmgr's trigger, the agents): $RUNTIME_DIRECTORY as systemd's
+ * RuntimeDirectory= sets it (its first entry), else CONFIG_RUNTIME_DIR. Returns a malloc'd
+ * string, NULL on -ENOMEM. */
+#define CONFIG_RUNTIME_DIR "/run/tern"
+char *config_runtime_dir(void);
 /* The file main.cf was read from (malloc'd by c), or NULL. */
 const char *config_file(const Config *c);
 

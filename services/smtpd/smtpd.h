@@ -94,6 +94,7 @@ typedef struct SmtpdSettings {
         char *myhostname;
         char *banner;                   /* smtpd_banner, expanded */
         char *queue_directory;
+        char *trigger_path;             /* qmgr's trigger socket in the runtime directory */
         char *recipient_delimiter;
 
         uint64_t timeout_usec;          /* smtpd_timeout */

@@ -607,6 +607,9 @@ static int message_begin(SmtpSession *s, bool bdat, SmtpdReply *ret_refusal) {
 
         cs = st->cleanup;
         cs.rewrite_headers = s->rewrite_headers;
+        /* Postfix >= 2.6 adds a missing Date:, Message-ID: and From: for the clients of
+         * local_header_rewrite_clients only, or for all with always_add_missing_headers. */
+        cs.add_missing_headers = st->cleanup.add_missing_headers || s->rewrite_headers;
         r = cleanup_new(&cs, queue_dirs_fd(s->srv->queue, QUEUE_INCOMING), env, &extra,
                         st->message_size_limit, &s->tx.cleanup);
         if (r < 0) {
@@ -754,7 +757,7 @@ static int cmd_etrn(SmtpSession *s, const SmtpCmd *c) {
         if (r > 0)
                 return reply_check(s, &rej);
 
-        r = queue_trigger_send(NULL, QUEUE_TRIGGER_DOMAIN, domain);
+        r = queue_trigger_send(s->settings->trigger_path, QUEUE_TRIGGER_DOMAIN, domain);
         if (r < 0)
                 log_warning_errno(r, "ETRN %s from %s: cannot wake qmgr, ignoring: %m", domain,
                                   s->client);
@@ -905,7 +908,8 @@ static void commit_done(int result, void *userdata) {
                 /* The client went away while its message was made durable: the message is
                  * queued all the same (Postfix does the same). */
                 if (result >= 0)
-                        (void) queue_trigger_send(NULL, QUEUE_TRIGGER_INCOMING, NULL);
+                        (void) queue_trigger_send(s->settings->trigger_path,
+                                                  QUEUE_TRIGGER_INCOMING, NULL);
                 smtp_session_free(s);
                 return;
         }
@@ -922,7 +926,8 @@ static void commit_done(int result, void *userdata) {
                         log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", id, "TERN_MESSAGE_ID=%s", msgid,
                                    LOG_MESSAGE("%s: message-id=%s", id, msgid));
                 r = reply(s, 250, "2.0.0", "Ok: queued as %s", id);
-                (void) queue_trigger_send(NULL, QUEUE_TRIGGER_INCOMING, NULL);
+                (void) queue_trigger_send(s->settings->trigger_path, QUEUE_TRIGGER_INCOMING,
+                                          NULL);
                 s->errors = 0;
         }
         tx_reset(s);

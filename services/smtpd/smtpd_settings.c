@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,7 @@ static SmtpdSettings *settings_free(SmtpdSettings *s) {
         free(s->myhostname);
         free(s->banner);
         free(s->queue_directory);
+        free(s->trigger_path);
         free(s->recipient_delimiter);
         free(s->mail_name);
         free(s->myorigin);
@@ -275,6 +277,12 @@ static int load(SmtpdSettings *s, char **ret_error) {
         r = get_string(c, "queue_directory", &s->queue_directory, ret_error);
         if (r < 0)
                 return r;
+        {
+                _cleanup_free_ char *run = config_runtime_dir();
+
+                if (!run || asprintf(&s->trigger_path, "%s/qmgr", run) < 0)
+                        return -ENOMEM;
+        }
         r = get_string(c, "recipient_delimiter", &s->recipient_delimiter, ret_error);
         if (r < 0)
                 return r;

@@ -31,6 +31,17 @@ BASE_MAIN_CF = {
 }
 
 
+def passenv():
+    """systemd-socket-activate gives the program a clean environment: pass on what the
+    tests set (the runtime directory, the fake agent's files, sanitizer options)."""
+    out = []
+    for k, v in os.environ.items():
+        if k in ("RUNTIME_DIRECTORY", "PATH") or k.startswith(("FAKE_AGENT_", "ASAN_", "UBSAN_",
+                                                                 "LSAN_")):
+            out += ["-E", f"{k}={v}"]
+    return out
+
+
 def free_port(host="127.0.0.1"):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
@@ -68,7 +79,7 @@ class Smtpd:
                 f.write(f"{k} = {v}\n")
 
     def start(self):
-        argv = [SOCKET_ACTIVATE, "-l", f"127.0.0.1:{self.port}"]
+        argv = [SOCKET_ACTIVATE, "-l", f"127.0.0.1:{self.port}"] + passenv()
         if self.ipv6:
             argv += ["-l", f"[::1]:{self.port}"]
         if "TERN_DNS_SERVER" in os.environ:     # the resolver test hook (test_smtpd_dns.py)
@@ -232,3 +243,144 @@ class RawClient:
             return self.sock.recv(1) == b""
         except (ConnectionResetError, BrokenPipeError):
             return True
+
+
+class MailSystem:
+    """smtpd, qmgr and agents from the build tree, wired as systemd wires them: each gets its
+    sockets from systemd-socket-activate (qmgr a datagram socket, agents --accept sockets in
+    the runtime directory); RUNTIME_DIRECTORY points them all at a temporary directory."""
+
+    def __init__(self, main_cf=None, agents=("local", "virtual"), users=("alice", "bob"),
+                 extra_agents=None):
+        self.smtpd = Smtpd(main_cf, users=users)
+        self.dir = self.smtpd.dir
+        self.queue = self.smtpd.queue
+        self.run = os.path.join(self.dir, "run")
+        os.makedirs(self.run)
+        self.agents = {name: [os.path.join(BUILD_ROOT, "services", name, name), "-c", self.dir]
+                       for name in agents}
+        self.agents.update(extra_agents or {})
+        self.procs = {}
+        self.logs = {}
+
+    def env(self):
+        env = dict(os.environ)
+        env.pop("JOURNAL_STREAM", None)
+        env.pop("TERN_CONFIG", None)
+        env["RUNTIME_DIRECTORY"] = self.run
+        return env
+
+    def spawn(self, name, argv):
+        log = open(os.path.join(self.dir, name + ".log"), "ab")
+        self.logs[name] = log
+        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=log, env=self.env())
+
+    def start_qmgr(self):
+        try:
+            os.unlink(os.path.join(self.run, "qmgr"))
+        except FileNotFoundError:
+            pass
+        self.spawn("qmgr", [SOCKET_ACTIVATE, "--datagram", "-l", os.path.join(self.run, "qmgr")] +
+                   passenv() + [
+                            os.path.join(BUILD_ROOT, "services", "qmgr", "qmgr"), "-c",
+                            self.dir])
+        wait_path(os.path.join(self.run, "qmgr"))
+        # Under systemd tern.target starts qmgr; systemd-socket-activate waits for a first
+        # datagram: send one, as an enqueue would.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(b"i", os.path.join(self.run, "qmgr"))
+
+    def start_agent(self, name):
+        try:
+            os.unlink(os.path.join(self.run, name))     # left by a killed launcher
+        except FileNotFoundError:
+            pass
+        self.spawn(name, [SOCKET_ACTIVATE, "--accept", "-l", os.path.join(self.run, name)] +
+                   passenv() + self.agents[name])
+        wait_path(os.path.join(self.run, name))
+
+    def start(self):
+        os.environ["RUNTIME_DIRECTORY"] = self.run      # smtpd inherits it
+        for name in self.agents:
+            self.start_agent(name)
+        self.start_qmgr()
+        self.smtpd.start()
+        return self
+
+    def kill(self, name, sig=signal.SIGKILL):
+        """Kills a service's processes (the launcher and what it started)."""
+        p = self.procs.get(name)
+        if p and p.poll() is None:
+            subprocess.run(["pkill", f"-{int(sig)}", "-P", str(p.pid)], check=False)
+            p.send_signal(sig)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if name in self.logs:
+            self.logs.pop(name).close()
+
+    def stop(self):
+        self.smtpd.stop()
+        for name in list(self.procs):
+            self.kill(name, signal.SIGTERM)
+        os.environ.pop("RUNTIME_DIRECTORY", None)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.smtpd.tmp.cleanup()
+
+    def log_text(self, name="qmgr"):
+        try:
+            with open(os.path.join(self.dir, name + ".log"), "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return re.sub(r"^tern/[a-z]+: ", "", text, flags=re.M)
+
+    def wait_log(self, pattern, name="qmgr", timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(pattern, self.log_text(name), re.M)
+            if m:
+                return m
+            time.sleep(0.05)
+        raise AssertionError(f"{name} log has no /{pattern}/:\n{self.log_text(name)}")
+
+    def queue_files(self, queue):
+        d = os.path.join(self.queue, queue)
+        return sorted(f for f in os.listdir(d) if not f.endswith(".tmp")) \
+            if os.path.isdir(d) else []
+
+    def wait_queue_empty(self, timeout=60, queues=("incoming", "active")):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if not any(self.queue_files(q) for q in queues):
+                return
+            time.sleep(0.1)
+        raise AssertionError("queue not empty: " +
+                             str({q: self.queue_files(q) for q in queues}) + self.log_text())
+
+    def send(self, sender, rcpts, body, **kw):
+        import smtplib
+        with smtplib.SMTP("127.0.0.1", self.smtpd.port, timeout=30) as s:
+            s.ehlo("client.example")
+            s.mail(sender, kw.get("mail_options", []))
+            for r in rcpts:
+                s.rcpt(r, kw.get("rcpt_options", []))
+            code, resp = s.data(body)
+            assert code == 250, resp
+            return resp.decode().rsplit(" ", 1)[-1]
+
+
+def wait_path(path, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"{path} did not appear")

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* local_recipient: what local(8) does with one recipient, in Postfix's order: a Delivered-To:
+ * loop check, the domain stripped and the local part folded to lower case, the
+ * recipient_delimiter extension split off, alias_maps (with, then without the extension), the
+ * passwd user, ~/.forward (forward_path), the mailbox; an unknown user goes to luser_relay or
+ * bounces "unknown user". Also the per-recipient bookkeeping: the destinations already handled
+ * (duplicates are skipped, an alias that names itself is delivered to the user), the log line of
+ * every delivery and the one result qmgr gets. The address comes from qmgr and is bounded by the
+ * ipc layer; it is only ever used as a table key, compared, or logged sanitised. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "local.h"
+#include "log.h"
+#include "mailbox.h"
+
+static void lower(char *s) {
+        for (; *s; s++)
+                if (*s >= 'A' && *s <= 'Z')
+                        *s = (char) (*s - 'A' + 'a');
+}
+
+int local_address_split(const LocalSettings *s, const char *address, char **ret_local,
+                        char **ret_user, char **ret_extension, char **ret_domain) {
+        _cleanup_free_ char *local = NULL, *user = NULL, *ext = NULL, *domain = NULL;
+        const char *at = strrchr(address, '@');
+        const char *delims = strempty(s->recipient_delimiter);
+        size_t n;
+
+        local = at ? strndup(address, (size_t) (at - address)) : strdup(address);
+        domain = strdup(at ? at + 1 : "");
+        if (!local || !domain)
+                return -ENOMEM;
+        lower(local);
+        lower(domain);
+
+        n = strlen(local);
+        if (*delims && !(s->owner_request_special && strchr(delims, '-') &&
+                         (startswith(local, "owner-") ||
+                          (n > 8 && streq(local + n - 8, "-request"))))) {
+                size_t k = strcspn(local, delims);
+
+                if (k > 0 && k < n) {
+                        user = strndup(local, k);
+                        ext = strdup(local + k + 1);
+                        if (!user || !ext)
+                                return -ENOMEM;
+                }
+        }
+        if (!user) {
+                user = strdup(local);
+                if (!user)
+                        return -ENOMEM;
+        }
+        *ret_local = TAKE_PTR(local);
+        *ret_user = TAKE_PTR(user);
+        *ret_extension = TAKE_PTR(ext);
+        *ret_domain = TAKE_PTR(domain);
+        return 0;
+}
+
+int local_outcome_seen(LocalOutcome *o, uint64_t max, const char *key) {
+        char **l;
+
+        for (size_t i = 0; i < o->n_seen; i++)
+                if (streq(o->seen[i], key))
+                        return 1;
+        if (o->n_seen >= max)
+                return 0;
+        l = realloc(o->seen, (o->n_seen + 1) * sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        o->seen = l;
+        l[o->n_seen] = strdup(key);
+        if (!l[o->n_seen])
+                return -ENOMEM;
+        o->n_seen++;
+        return 0;
+}
+
+void local_outcome_done(LocalOutcome *o) {
+        for (size_t i = 0; i < o->n_seen; i++)
+                free(o->seen[i]);
+        free(o->seen);
+        *o = (LocalOutcome) {};
+}
+
+static uint64_t realtime_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+void local_outcome_add(const LocalState *st, const LocalResult *r, const char *relay_detail) {
+        LocalOutcome *o = st->out;
+        const char *id = st->msg->request->id;
+        uint64_t arrival = st->msg->file->envelope->arrival_usec, now = realtime_usec();
+        double delay = now > arrival ? (double) (now - arrival) / 1e6 : 0;
+        char to[LOG_SANITIZE_BUFSIZE], orig[LOG_SANITIZE_BUFSIZE];
+        char orig_part[LOG_SANITIZE_BUFSIZE + 16];
+        char delay_s[32];
+        const char *status = ipc_status_to_string(r->status);
+
+        (void) relay_detail;
+        log_sanitize(to, sizeof(to), st->address, strlen(st->address), LOG_SANITIZE_MAX);
+        log_sanitize(orig, sizeof(orig), st->rcpt->original, strlen(st->rcpt->original),
+                     LOG_SANITIZE_MAX);
+        if (strcasecmp(st->address, st->rcpt->original) != 0)
+                snprintf(orig_part, sizeof(orig_part), ", orig_to=<%s>", orig);
+        else
+                orig_part[0] = '\0';
+        snprintf(delay_s, sizeof(delay_s), delay < 10 ? "%.2g" : "%.0f", delay);
+
+        log_struct(r->status == IPC_STATUS_SENT ? LOG_INFO : LOG_NOTICE,
+                   "TERN_QUEUE_ID=%s", id, "TERN_RECIPIENT=%s", to, "TERN_RELAY=%s", "local",
+                   "TERN_DSN=%s", r->dsn, "TERN_STATUS=%s", status, "TERN_DELAY=%s", delay_s,
+                   LOG_MESSAGE("%s: to=<%s>%s, relay=local, delay=%s, dsn=%s, status=%s (%s)",
+                               id, to, orig_part, delay_s, r->dsn, status, r->text));
+
+        o->n_done++;
+        if (r->status == IPC_STATUS_DEFERRED) {
+                if (!o->any_defer)
+                        o->last = *r;
+                o->any_defer = true;
+        } else if (r->status == IPC_STATUS_BOUNCED) {
+                if (!o->any_defer && !o->any_bounce)
+                        o->last = *r;
+                o->any_bounce = true;
+        } else if (!o->any_defer && !o->any_bounce)
+                o->last = *r;
+}
+
+static void fail(const LocalState *st, IpcStatus status, const char *dsn, const char *text) {
+        LocalResult r;
+
+        local_result_set(&r, status, dsn, "%s", text);
+        local_outcome_add(st, &r, NULL);
+}
+
+static int unknown_user(LocalState st, const char *user) {
+        const LocalSettings *s = st.msg->settings;
+        char name[LOG_SANITIZE_BUFSIZE], text[LOG_SANITIZE_BUFSIZE + 32];
+
+        if (!isempty(s->luser_relay)) {
+                _cleanup_free_ char *relay = NULL;
+                int r;
+
+                r = local_expand(&st, s->luser_relay, &relay);
+                if (r < 0)
+                        return r;
+                if (!isempty(relay))
+                        return local_address_deliver(st, relay);
+        }
+        log_sanitize(name, sizeof(name), user, strlen(user), LOG_SANITIZE_MAX);
+        snprintf(text, sizeof(text), "unknown user: \"%s\"", name);
+        fail(&st, IPC_STATUS_BOUNCED, "5.1.1", text);
+        return 0;
+}
+
+int local_recipient_deliver(LocalState st) {
+        _cleanup_free_ char *local = NULL, *user = NULL, *ext = NULL, *domain = NULL;
+        _cleanup_(local_user_freep) LocalUser *u = NULL;
+        char text[LOG_SANITIZE_BUFSIZE + 64], addr[LOG_SANITIZE_BUFSIZE];
+        int r;
+
+        log_sanitize(addr, sizeof(addr), st.address, strlen(st.address), LOG_SANITIZE_MAX);
+        if (st.level > LOCAL_LEVEL_MAX) {
+                snprintf(text, sizeof(text), "mail forwarding loop for %s", addr);
+                fail(&st, IPC_STATUS_BOUNCED, "5.4.6", text);
+                return 0;
+        }
+
+        /* local(8) MAIL FORWARDING: a recipient already named in a Delivered-To: header. */
+        r = mailbox_has_delivered_to(st.msg->file, st.address);
+        if (r < 0) {
+                fail(&st, IPC_STATUS_DEFERRED, "4.3.0", "cannot read the queue file");
+                return 0;
+        }
+        if (r > 0) {
+                snprintf(text, sizeof(text), "mail forwarding loop for %s", addr);
+                fail(&st, IPC_STATUS_BOUNCED, "5.4.6", text);
+                return 0;
+        }
+
+        r = local_address_split(st.msg->settings, st.address, &local, &user, &ext, &domain);
+        if (r < 0)
+                return r;
+        if (isempty(local)) {
+                fail(&st, IPC_STATUS_BOUNCED, "5.1.3", "bad address syntax");
+                return 0;
+        }
+
+        r = local_alias_deliver(st, local);
+        if (r == 0 && ext)
+                r = local_alias_deliver(st, user);
+        if (r != 0)
+                return r < 0 ? r : 0;
+
+        r = local_user_find(user, &u);
+        if (r < 0) {
+                fail(&st, IPC_STATUS_DEFERRED, "4.3.0", "user lookup failed");
+                return 0;
+        }
+        if (r == 0)
+                return unknown_user(st, user);
+
+        r = local_forward_deliver(st, u);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return local_mailbox_deliver(st, u);
+}
