@@ -20,9 +20,9 @@
 #include "addr.h"
 #include "dns.h"
 
-/* resolv.conf's defaults (timeout:5, attempts:2). */
-#define DNS_TIMEOUT_USEC_DEFAULT (5u * 1000 * 1000)
-#define DNS_TRIES_DEFAULT 2
+/* Bounds on DnsOptions. */
+#define DNS_TIMEOUT_USEC_MAX (UINT64_C(3600) * 1000 * 1000)
+#define DNS_TRIES_MAX 100u
 /* Longest reverse name: 32 nibbles "x." and "ip6.arpa". */
 #define DNS_REVERSE_NAME_MAX (32 * 2 + sizeof("ip6.arpa"))
 /* RFC 1035 §3.2.2-4, RFC 3596 §2.1 (<arpa/nameser.h> would clash with macro.h's MIN/MAX). */
@@ -284,18 +284,9 @@ int dns_new_with_servers(sd_event *e, const char *servers, const DnsOptions *opt
                          Dns **ret) {
         _cleanup_(dns_freep) Dns *d = NULL;
         struct ares_options o = {};
-        uint64_t timeout = DNS_TIMEOUT_USEC_DEFAULT;
-        unsigned tries = DNS_TRIES_DEFAULT;
-        int r;
+        int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS, r;
 
         assert(ret);
-
-        if (options && options->timeout_usec > 0)
-                timeout = options->timeout_usec;
-        if (options && options->tries > 0)
-                tries = options->tries;
-        timeout = MIN(timeout, (uint64_t) 3600 * 1000 * 1000);
-        tries = MIN(tries, 100u);
 
         d = calloc(1, sizeof(*d));
         if (!d)
@@ -309,15 +300,21 @@ int dns_new_with_servers(sd_event *e, const char *servers, const DnsOptions *opt
 
         o.sock_state_cb = on_sock_state;
         o.sock_state_cb_data = d;
-        o.timeout = (int) MAX(timeout / 1000, (uint64_t) 1);
-        o.tries = (int) tries;
+        /* Unset, resolv.conf's "options timeout: attempts:" apply (c-ares reads them). */
+        if (options && options->timeout_usec > 0) {
+                o.timeout = (int) MIN(MAX(options->timeout_usec / 1000, (uint64_t) 1),
+                                      (uint64_t) DNS_TIMEOUT_USEC_MAX / 1000);
+                mask |= ARES_OPT_TIMEOUTMS;
+        }
+        if (options && options->tries > 0) {
+                o.tries = (int) MIN(options->tries, DNS_TRIES_MAX);
+                mask |= ARES_OPT_TRIES;
+        }
         /* gethostbyaddr() is only used for /etc/hosts; DNS goes through ares_query(), which
          * reports failures faithfully (the "b" step of gethostbyaddr() turns every failure
          * into "not found"). */
         o.lookups = (char *) "f";
-        r = ares_init_options(&d->channel, &o,
-                              ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
-                              ARES_OPT_LOOKUPS);
+        r = ares_init_options(&d->channel, &o, mask);
         if (r != ARES_SUCCESS)
                 return r == ARES_ENOMEM ? -ENOMEM : -EIO;
         d->channel_ok = true;

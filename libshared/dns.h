@@ -41,10 +41,12 @@ typedef struct DnsQuery DnsQuery;
 #define DNS_MX_MAX 64
 #define DNS_ADDR_MAX 64
 
-/* Resolver options; a NULL pointer or zero fields mean the defaults in brackets. */
+/* Resolver options; a NULL pointer or zero fields leave resolv.conf's "options timeout:" and
+ * "attempts:" (5 s and 2 without them). Bounded to an hour and 100 tries. */
 typedef struct DnsOptions {
-        uint64_t timeout_usec;          /* per try and server [5 s, as resolv.conf's default] */
-        unsigned tries;                 /* rounds over the servers [2] */
+        uint64_t timeout_usec;          /* the first try's, per server; c-ares doubles it for
+                                         * each further round */
+        unsigned tries;                 /* rounds over the servers */
 } DnsOptions;
 
 /* The outcome of a client name lookup, with Postfix's meaning of its peer codes. */
