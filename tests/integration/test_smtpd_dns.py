@@ -182,6 +182,32 @@ class ClientName(unittest.TestCase):
         self.assertIsNone(self.srv.proc.poll())
 
 
+class Unanswered(unittest.TestCase):
+    """A DNS server that never answers: the session waits in its lookup, and a stop ends it
+    (the lookup cancelled with the session) with a 421 and a clean exit."""
+
+    def test_stop_during_lookup(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+            silent.bind(("127.0.0.1", 0))
+            os.environ["TERN_DNS_SERVER"] = f"127.0.0.1:{silent.getsockname()[1]}"
+            try:
+                srv = Smtpd({"smtpd_peername_lookup": "yes"}).start()
+            finally:
+                os.environ.pop("TERN_DNS_SERVER", None)
+            try:
+                with srv.connect(source="127.0.0.2") as c:
+                    # the PTR query reaches the silent server: the session is in its lookup
+                    silent.settimeout(10)
+                    silent.recvfrom(512)
+                    self.assertEqual(srv.stop(), 0, srv.log_text())
+                    code, lines = c.reply()
+                    self.assertEqual(code, 421, lines)
+                self.assertNotIn("connect from unknown[127.0.0.2]\n", srv.log_text())
+            finally:
+                srv.stop()
+                srv.tmp.cleanup()
+
+
 @unittest.skipUnless(DNSMASQ, "dnsmasq is not installed (Debian package dnsmasq-base)")
 class LookupOff(unittest.TestCase):
     def test_peername_lookup_no(self):
