@@ -79,6 +79,7 @@ struct Message {
         Qmgr *q;
         char id[QUEUE_ID_MAX + 1];
         QueueFile *file;                /* open for update in active/ */
+        int lock_fd;                    /* holds the queue-file lock while active */
         uint64_t arrival_usec;
         unsigned batches;               /* batches not yet finished */
         Outcome *failed;                /* bounced recipients */

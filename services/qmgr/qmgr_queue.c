@@ -56,6 +56,7 @@ static Message *message_free(Message *m) {
                 m->next->prev = m->prev;
         q->n_messages--;
         queue_file_free(m->file);
+        safe_close(m->lock_fd);
         outcomes_free(m->failed, m->n_failed);
         outcomes_free(m->deferred, m->n_deferred);
         outcomes_free(m->delivered, m->n_delivered);
@@ -596,12 +597,20 @@ static int message_plan(Message *m) {
 /* Takes id from queue `from` into the active set. Returns 0, or 1 when the active set is full
  * (the file stays where it is). */
 static int activate(Qmgr *q, QueueName from, const char *id) {
+        _cleanup_close_ int lock_fd = -EBADF;
         Message *m;
         QueueFile *f = NULL;
         int r;
 
         if (q->n_messages >= q->settings->message_active_limit)
                 return 1;
+        /* The queue-file lock (queue.h): a tool working on this file keeps it where it is
+         * until the next scan. */
+        r = queue_file_lock(queue_dirs_fd(q->dirs, from), id, /* wait= */ false, &lock_fd);
+        if (r == -EBUSY || r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return log_warning_errno(r, "%s: cannot lock the queue file: %m", id), 0;
         if (from != QUEUE_ACTIVE) {
                 r = queue_file_move(q->dirs, id, from, QUEUE_ACTIVE);
                 if (r == -ENOENT)
@@ -627,6 +636,7 @@ static int activate(Qmgr *q, QueueName from, const char *id) {
         }
         m->q = q;
         m->file = f;
+        m->lock_fd = TAKE_FD(lock_fd);
         snprintf(m->id, sizeof(m->id), "%s", id);
         m->arrival_usec = f->envelope->arrival_usec;
         m->next = q->messages;
