@@ -46,6 +46,11 @@ mydestination = $myhostname, localhost
 mynetworks = 127.0.0.0/8 [::1]/128
 home_mailbox = Maildir/
 disable_dns_lookups = yes
+virtual_mailbox_domains = virt.test
+virtual_mailbox_base = /var/vmail
+virtual_mailbox_maps = inline:{ bob@virt.test=virt.test/bob/ }
+virtual_uid_maps = static:5000
+virtual_gid_maps = static:5000
 # Deferred mail is retried within seconds, so that the test needs no five-minute backoff.
 queue_run_delay = 2s
 minimal_backoff_time = 2s
@@ -304,6 +309,18 @@ def wait_maildir(c, n, seconds):
                                    "'tern-*' --no-pager | tail -40", check=False).stdout)
 
 
+def check_lintian(deb):
+    if not shutil.which("lintian"):
+        log("note: no lintian, the package is not linted")
+        return
+    p = run(["lintian", "--allow-root", deb], check=False, timeout=300)
+    errors = [l for l in p.stdout.splitlines() if l.startswith("E: ")]
+    if errors:
+        raise Failure("lintian errors:\n" + "\n".join(errors))
+    warnings = [l.split()[2] for l in p.stdout.splitlines() if l.startswith("W: ")]
+    log(f"ok: lintian reports no error ({len(warnings)} warnings: {' '.join(warnings)})")
+
+
 def check_install(c, deb):
     shutil.copy(deb, c.path("/root/tern.deb"))
     c.sh("DEBIAN_FRONTEND=noninteractive dpkg -i /root/tern.deb", timeout=120)
@@ -366,6 +383,45 @@ def check_delivery(c):
                       c.sh(f"journalctl TERN_QUEUE_ID={qid} --no-pager").stdout)
     log(f"ok: mail to port 25 delivered to ~{USER}/Maildir; journal fields "
         f"{' '.join(sorted(fields))}; TERN_QUEUE_ID={qid} in {' '.join(sorted(units))}")
+
+
+def check_virtual(c):
+    """virtual@ runs as tern with CAP_SETUID/CAP_SETGID and writes as the mapped uid 5000."""
+    c.sh("install -d -o 5000 -g 5000 -m 0750 /var/vmail")
+    out = c.smtp(25, "bob@virt.test", 1, 300, "virtual")
+    if not out.startswith("sent 1 "):
+        raise Failure("message to bob@virt.test: " + out)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        p = c.sh("stat -c '%u %g' /var/vmail/virt.test/bob/new/* 2>/dev/null | head -1",
+                 check=False)
+        if p.stdout.strip():
+            break
+        time.sleep(0.25)
+    if p.stdout.strip() != "5000 5000":
+        raise Failure("no Maildir message owned by 5000 under /var/vmail: " + p.stdout + c.sh(
+                "journalctl -u 'tern-virtual@*' -u tern-qmgr --no-pager | tail -20",
+                check=False).stdout)
+    log("ok: virtual delivery to /var/vmail/virt.test/bob/ as uid 5000 (tern-virtual@, "
+        "CAP_SETUID CAP_SETGID only)")
+
+
+def check_forward(c):
+    """~/.forward to another local user: local puts the forwarded copy in incoming/ (as root
+    with CAP_DAC_OVERRIDE) and qmgr (tern) must be able to read it."""
+    c.sh("useradd -m -s /bin/sh carol && "
+         "printf 'alice\\n' > /home/carol/.forward && chown carol: /home/carol/.forward")
+    out = c.smtp(25, "carol@localhost", 1, 300, "forwarded")
+    if not out.startswith("sent 1 "):
+        raise Failure("message to carol: " + out)
+    deadline = time.time() + 30
+    while time.time() < deadline and not maildir_subjects(c, "forwarded"):
+        time.sleep(0.25)
+    if not maildir_subjects(c, "forwarded"):
+        raise Failure("mail to carol was not forwarded to alice:\n" + c.sh(
+                "ls -l /var/spool/tern/*/; journalctl -u tern-qmgr -u 'tern-local@*' "
+                "--no-pager | tail -15", check=False).stdout)
+    log("ok: ~carol/.forward sent the message on to alice")
 
 
 def check_reload(c):
@@ -490,7 +546,7 @@ def main():
     if os.geteuid() != 0:
         log("skip: the system test needs root")
         return 77
-    for tool in ("systemd-nspawn", "nsenter", "dpkg-buildpackage"):
+    for tool in ("systemd-nspawn", "nsenter", "dpkg-buildpackage", "dh", "mount"):
         if not shutil.which(tool):
             log(f"skip: no {tool}")
             return 77
@@ -507,6 +563,7 @@ def main():
             deb = [os.path.join(out, f) for f in os.listdir(out)
                    if f.startswith("tern_") and f.endswith(".deb")][0]
         log(f"deb: {os.path.basename(deb)} ({time.time() - t0:.0f} s)")
+        check_lintian(deb)
         ensure_root_cache()
         c.prepare()
         c.boot()
@@ -515,6 +572,8 @@ def main():
         check_verify(c)
         check_start(c)
         check_delivery(c)
+        check_virtual(c)
+        check_forward(c)
         check_reload(c)
         check_restart(c)
         check_qmgr_kill(c)
