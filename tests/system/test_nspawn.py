@@ -524,6 +524,27 @@ def check_submission(c):
         "(smtps speaks plain SMTP until smtpd has TLS)")
 
 
+def check_reinstall_and_stop(c):
+    """dpkg -i over the running system (postinst's upgrade path restarts the running services,
+    the sockets stay), mail still flows; then "systemctl stop tern.target" stops every unit."""
+    pid = c.sh("systemctl show -P MainPID tern-qmgr.service").stdout.strip()
+    c.sh("DEBIAN_FRONTEND=noninteractive dpkg -i /root/tern.deb", timeout=120)
+    pid2 = c.sh("systemctl show -P MainPID tern-qmgr.service").stdout.strip()
+    if pid2 in ("0", pid):
+        raise Failure(f"qmgr not restarted by the upgrade (pid {pid} -> {pid2})")
+    out = c.smtp(25, f"{USER}@localhost", 1, 300, "after-upgrade")
+    if not out.startswith("sent 1 "):
+        raise Failure("after the upgrade: " + out)
+    wait_all_delivered(c, "after-upgrade", 1, 30)
+    c.sh("systemctl stop tern.target", timeout=60)
+    p = c.sh("systemctl is-active tern-smtpd.socket tern-smtpd.service tern-qmgr.socket "
+             "tern-qmgr.service tern-local.socket tern-submission.socket", check=False)
+    if "active" in p.stdout.split():
+        raise Failure("still active after systemctl stop tern.target:\n" + p.stdout)
+    log(f"ok: dpkg -i over the running system restarts qmgr (pid {pid} -> {pid2}), mail "
+        "flows; systemctl stop tern.target stops every unit")
+
+
 def report_security(c):
     units = ["tern-smtpd.service", "tern-submission.service", "tern-smtps.service",
              "tern-qmgr.service", "tern-local@.service", "tern-virtual@.service"]
@@ -579,6 +600,7 @@ def main():
         check_qmgr_kill(c)
         check_submission(c)
         report_security(c)
+        check_reinstall_and_stop(c)
         ok = True
         log(f"all system checks passed in {time.time() - t0:.0f} s")
     except (Failure, subprocess.TimeoutExpired) as e:
