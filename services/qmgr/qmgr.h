@@ -97,6 +97,7 @@ struct Batch {
         size_t *index;                  /* recipient indexes in the queue file */
         char **address;                 /* resolved recipient addresses */
         size_t n;
+        bool retried;                   /* already resent after a stale pooled connection */
         Batch *next;
 };
 
@@ -142,6 +143,7 @@ struct AgentConn {
         uint64_t idle_since;
         AgentConn *next_idle;
         AgentConn *all_next, *all_prev;
+        unsigned uses;                  /* requests sent on this connection */
 };
 
 struct Qmgr {

@@ -97,13 +97,7 @@ static const char *sender_of(const Message *m) {
 /* Postfix logs the status of every recipient qmgr settles itself (error, discard, expiry). */
 static void log_status(Message *m, const char *address, const char *relay, const char *dsn,
                        const char *status, const char *text) {
-        double delay = (double) (now_usec() - m->arrival_usec) / 1e6;
-
-        log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", m->id, "TERN_RECIPIENT=%s", address,
-                   "TERN_RELAY=%s", relay, "TERN_DSN=%s", dsn, "TERN_STATUS=%s", status,
-                   "TERN_DELAY=%.2f", delay,
-                   LOG_MESSAGE("%s: to=<%s>, relay=%s, delay=%.2g, dsn=%s, status=%s (%s)",
-                               m->id, address, relay, delay, dsn, status, text));
+        log_delivery(m->id, address, NULL, relay, m->arrival_usec, dsn, status, text);
 }
 
 void qmgr_message_result(Message *m, size_t index, const char *address, IpcStatus status,
@@ -405,7 +399,8 @@ void qmgr_message_batch_done(Message *m) {
 static void move_corrupt(Qmgr *q, QueueName from, const char *id, int error) {
         int r = queue_file_move(q->dirs, id, from, QUEUE_CORRUPT);
 
-        log_struct_errno(LOG_CRIT, error, "TERN_QUEUE_ID=%s", id,
+        log_struct_errno(LOG_CRIT, error, "MESSAGE_ID=%s", TERN_MESSAGE_CORRUPT,
+                         "TERN_QUEUE_ID=%s", id,
                          LOG_MESSAGE("%s: queue file does not parse, %s corrupt/: %m", id,
                                      r >= 0 ? "moved to" : "cannot move it to"));
 }

@@ -177,6 +177,8 @@ static void log_reject(SmtpSession *s, const char *id, const char *what, const S
         log_sanitize(helo, sizeof(helo), strempty(s->helo), strlen(strempty(s->helo)),
                      LOG_SANITIZE_MAX);
         log_struct(LOG_INFO,
+                   "MESSAGE_ID=%s", strstr(r->text, "Relay access denied")
+                                            ? TERN_MESSAGE_RELAY_DENIED : "",
                    "TERN_QUEUE_ID=%s", id ? id : "NOQUEUE",
                    "TERN_CLIENT=%s", s->client,
                    "TERN_STATUS=reject",
@@ -922,9 +924,10 @@ static void commit_done(int result, void *userdata) {
                 s->n_ok[s->tx.bdat ? SMTP_VERB_BDAT : SMTP_VERB_DATA]--;
                 r = reply_dsn(s, result);
         } else {
-                if (msgid)
-                        log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", id, "TERN_MESSAGE_ID=%s", msgid,
-                                   LOG_MESSAGE("%s: message-id=%s", id, msgid));
+                log_struct(LOG_INFO, "MESSAGE_ID=%s", TERN_MESSAGE_ACCEPTED,
+                           "TERN_QUEUE_ID=%s", id, "TERN_MESSAGE_ID=%s", strempty(msgid),
+                           "TERN_CLIENT=%s", s->client, "TERN_SENDER=%s", s->tx.env->sender,
+                           LOG_MESSAGE("%s: message-id=%s", id, msgid ? msgid : "<>"));
                 r = reply(s, 250, "2.0.0", "Ok: queued as %s", id);
                 (void) queue_trigger_send(s->settings->trigger_path, QUEUE_TRIGGER_INCOMING,
                                           NULL);

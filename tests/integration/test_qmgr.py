@@ -107,7 +107,7 @@ class Qmgr(unittest.TestCase):
     def test_agent_crash_defers(self):
         with self.system() as ms:
             qid = ms.send("a@example.org", ["crash-x@remote.test"], MSG)
-            ms.wait_log(rf"^{qid}: to=<crash-x@remote\.test>, relay=fake, dsn=4\.3\.0, "
+            ms.wait_log(rf"^{qid}: to=<crash-x@remote\.test>, relay=fake, delay=[^,]+, dsn=4\.3\.0, "
                         rf"status=deferred \(delivery temporarily suspended: lost connection "
                         rf"with fake agent")
             self.wait_for(lambda: ms.queue_files("deferred") == [qid])
@@ -115,7 +115,7 @@ class Qmgr(unittest.TestCase):
     def test_missing_agent_defers(self):
         with self.system({"default_transport": "nosuch"}) as ms:
             qid = ms.send("a@example.org", ["x@remote.test"], MSG)
-            ms.wait_log(rf"^{qid}: to=<x@remote\.test>, relay=nosuch, dsn=4\.3\.0, "
+            ms.wait_log(rf"^{qid}: to=<x@remote\.test>, relay=nosuch, delay=[^,]+, dsn=4\.3\.0, "
                         rf"status=deferred \(delivery temporarily suspended: connect to ")
             self.wait_for(lambda: ms.queue_files("deferred") == [qid])
 
