@@ -160,7 +160,7 @@ static BounceRecipient *bounce_recipients(Message *m, const Outcome *o, size_t n
                         .dsn = o[i].dsn,
                         .action = action,
                         .remote_mta = NULL,
-                        .diagnostic = NULL,
+                        .diagnostic = o[i].text,
                         .reason = o[i].text,
                 };
         }
