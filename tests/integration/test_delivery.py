@@ -9,7 +9,8 @@ sent over SMTP and looked for in the mailboxes:
             an alias "|command", an alias /file, a virtual Maildir and a virtual mbox; an unknown
             local user (local_recipient_maps empty, so local bounces it) and a transport_maps
             error: destination, each bouncing with an RFC 3464 report from MAILER-DAEMON into
-            the sender's own Maildir; the Postfix-shaped log lines of local, virtual and qmgr.
+            the sender's own Maildir; a success notice for NOTIFY=SUCCESS; the Postfix-shaped
+            log lines of local, virtual and qmgr.
   mbox:     home_mailbox unset: mail_spool_directory mbox; a mailbox whose fcntl lock the test
             holds: local defers with 4.2.0, qmgr retries with growing backoff, a delay notice
             (delay_warning_time) reaches the sender's mbox while the lock is held, and the mail
@@ -408,6 +409,21 @@ class MaildirDelivery(unittest.TestCase):
                           subj)
         self.assertNotIn(f"Final-Recipient: rfc822; {u.addr('b')}".encode(), notice)
         self.ms.wait_log(rf"^{qid}: removed$")
+
+    def test_success_notice(self):
+        u = self.u
+        subj = unique("notify")
+        qid = self.ms.send(u.addr("s"), [u.addr("b")], message(subj),
+                           rcpt_options=["NOTIFY=SUCCESS"])
+        self.wait_mail("b", subj)
+        [(_, notice)] = self.wait_mail("s", subj)
+        head = notice.split(b"\n\n", 1)[0]
+        self.assertTrue(notice.startswith(b"Return-Path: <>\n"))
+        self.assertIn(b"\nSubject: Successful Mail Delivery Report\n", head)
+        self.assertIn(f"\nFinal-Recipient: rfc822; {u.addr('b')}\n".encode(), notice)
+        self.assertIn(b"\nAction: delivered\nStatus: 2.0.0\n", notice)
+        self.assertRegex(notice, rb"\nDiagnostic-Code: X-(Postfix|Tern); delivered to maildir\n")
+        self.ms.wait_log(rf"^{qid}: sender delivery status notification: \w+$")
 
 
 class MboxDelivery(unittest.TestCase):

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import shutil
+import smtplib
 import socket
 import subprocess
 import sys
@@ -218,7 +219,7 @@ class DovecotReads(unittest.TestCase):
             msg = (f"From: Tester <tester@example.org>\r\nTo: {u.addr('a')}\r\n"
                    f"Subject: {subj}\r\nMessage-ID: <{secrets.token_hex(8)}@example.org>\r\n"
                    f"{extra}\r\n{body}").encode()
-            with __import__("smtplib").SMTP("127.0.0.1", self.ms.smtpd.port, timeout=30) as s:
+            with smtplib.SMTP("127.0.0.1", self.ms.smtpd.port, timeout=30) as s:
                 s.ehlo("client.example")
                 s.mail("tester@example.org", ["BODY=8BITMIME"])
                 s.rcpt(u.addr("a"))
