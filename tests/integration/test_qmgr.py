@@ -134,6 +134,19 @@ class Qmgr(unittest.TestCase):
             ms.wait_queue_empty(queues=("incoming", "active", "deferred"))
             self.assertTrue([d for d in self.deliveries() if d["id"] == qid])
 
+    def test_dead_destination_does_not_block_others(self):
+        with self.system({"initial_destination_concurrency": "2"}) as ms:
+            dead = [ms.send("a@example.org", [f"down-{i}@dead.test"], MSG) for i in range(6)]
+            alive = ms.send("a@example.org", ["ok@alive.test"], MSG)
+            ms.wait_log(r"fake:dead\.test: destination throttled after repeated failures")
+            ms.wait_log(rf"^{alive}: removed$")
+            self.wait_for(lambda: sorted(ms.queue_files("deferred")) == sorted(dead))
+            # Mail for the throttled destination is deferred without another attempt.
+            tried = {d["id"] for d in self.deliveries() if d["id"] in dead}
+            self.assertLess(len(tried), len(dead))
+            ms.wait_log(r"status=deferred \(delivery temporarily suspended: destination is not "
+                        r"responding\)")
+
     def test_dsn_fields_reach_the_agent(self):
         with self.system() as ms:
             qid = ms.send("a@example.org", ["ok@remote.test"], MSG,
