@@ -124,7 +124,7 @@ def mbox_messages(path):
 
 def message(subject, body="Hello from the end-to-end test.\r\n", extra=""):
     return (f"From: Tester <tester@example.org>\r\nTo: someone@example.org\r\n"
-            f"Subject: {subject}\r\n"
+            f"Subject: {subject}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
             f"Message-ID: <{secrets.token_hex(8)}@example.org>\r\n{extra}\r\n{body}")
 
 
@@ -486,7 +486,8 @@ class MboxDelivery(unittest.TestCase):
         self.assertIn(f"\nDelivered-To: {u.addr('q')}\n".encode(), got)
         # Only "From " is quoted (mboxo, as Postfix): ">From" stays as it is.
         self.assertTrue(got.endswith(b"\na\n>From quoted\n>From twice\n\n"), got[-80:])
-        self.assertFalse(os.path.exists(self.mbox("q") + ".lock"), "dotlock removed")
+        # The mail is visible before the agent unlocks: the dotlock goes soon after.
+        wait_for(lambda: not os.path.exists(self.mbox("q") + ".lock"), 10, "dotlock removed")
         self.ms.wait_log(rf"^{qid}: to=<{re.escape(u.addr('q'))}>, relay=local, .*dsn=2\.0\.0, "
                          rf"status=sent \(delivered to mailbox\)$", "local")
 

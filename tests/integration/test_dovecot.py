@@ -218,6 +218,7 @@ class DovecotReads(unittest.TestCase):
                      "X-Folded: first part\r\n second part\r\n")
             msg = (f"From: Tester <tester@example.org>\r\nTo: {u.addr('a')}\r\n"
                    f"Subject: {subj}\r\nMessage-ID: <{secrets.token_hex(8)}@example.org>\r\n"
+                   "Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
                    f"{extra}\r\n{body}").encode()
             with smtplib.SMTP("127.0.0.1", self.ms.smtpd.port, timeout=30) as s:
                 s.ehlo("client.example")
