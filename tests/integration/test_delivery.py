@@ -9,8 +9,9 @@ sent over SMTP and looked for in the mailboxes:
             an alias "|command", an alias /file, a virtual Maildir and a virtual mbox; an unknown
             local user (local_recipient_maps empty, so local bounces it) and a transport_maps
             error: destination, each bouncing with an RFC 3464 report from MAILER-DAEMON into
-            the sender's own Maildir; a success notice for NOTIFY=SUCCESS; the Postfix-shaped
-            log lines of local, virtual and qmgr.
+            the sender's own Maildir; with notify_classes = bounce, 2bounce the postmaster's
+            headers-only copy and the double bounce of a null-sender message; a success
+            notice for NOTIFY=SUCCESS; the Postfix-shaped log lines of local, virtual and qmgr.
   mbox:     home_mailbox unset: mail_spool_directory mbox; a mailbox whose fcntl lock the test
             holds: local defers with 4.2.0, qmgr retries with growing backoff, a delay notice
             (delay_warning_time) reaches the sender's mbox while the lock is held, and the mail
@@ -158,7 +159,7 @@ class MaildirDelivery(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.u = TestUsers(["s", "a", "b", "c", "d", "e"])
+        cls.u = TestUsers(["s", "a", "b", "c", "d", "e", "p"])
         try:
             cls._setup_system()
         except BaseException:
@@ -189,7 +190,8 @@ class MaildirDelivery(unittest.TestCase):
                 f.write(f"team: {u.user('a')}, {u.user('c')}\n"
                         f"listed: :include:{base}/list\n"
                         f"cmd: \"|cat > {cls.out}/cmd.txt\"\n"
-                        f"tofile: {cls.out}/file.mbox\n")
+                        f"tofile: {cls.out}/file.mbox\n"
+                        f"postmaster: {u.user('p')}\n")
             subprocess.run([TERNCTL, "-c", d, "alias", "build", os.path.join(d, "aliases")],
                            check=True)
             with open(os.path.join(d, "transport"), "w") as f:
@@ -213,6 +215,7 @@ class MaildirDelivery(unittest.TestCase):
                 "queue_run_delay": "1s",
                 "minimal_backoff_time": "1s",
                 "maximal_backoff_time": "2s",
+                "notify_classes": "bounce, 2bounce, resource, software",
         }, files)
         cls.ms.start()
 
@@ -424,6 +427,40 @@ class MaildirDelivery(unittest.TestCase):
         self.assertIn(b"\nAction: delivered\nStatus: 2.0.0\n", notice)
         self.assertRegex(notice, rb"\nDiagnostic-Code: X-(Postfix|Tern); delivered to maildir\n")
         self.ms.wait_log(rf"^{qid}: sender delivery status notification: \w+$")
+
+    def test_postmaster_copy_and_double_bounce(self):
+        u = self.u
+        # notify_classes = bounce: the postmaster gets a headers-only copy of a bounce.
+        subj = unique("pmcopy")
+        rcpt = f"{u.prefix}nobody1@{HOST}"
+        self.send(u.addr("s"), [rcpt], subj, body="secret body text\r\n")
+        self.wait_mail("s", subj)
+        [(_, copy)] = self.wait_mail("p", subj)
+        self.assertTrue(copy.startswith(f"Return-Path: <double-bounce@{HOST}>\n".encode()),
+                        copy[:100])
+        self.assertIn(b"\nSubject: Postmaster Copy: Undelivered Mail\n", copy)
+        self.assertIn(f"\nFinal-Recipient: rfc822; {rcpt}\n".encode(), copy)
+        self.assertIn(b"Content-Type: text/rfc822-headers", copy)
+        self.assertNotIn(b"secret body text", copy)
+
+        # A bounce that cannot be returned (null sender): a double bounce to the postmaster
+        # (2bounce_notice_recipient), with the whole message.
+        subj = unique("double")
+        rcpt = f"{u.prefix}nobody2@{HOST}"
+        qid = self.send("", [rcpt], subj, body="the returned body\r\n")
+        self.ms.wait_log(rf"^{qid}: to=<{re.escape(rcpt)}>, relay=local, .*dsn=5\.1\.1, "
+                         r"status=bounced", "local")
+        # (Postfix's wording: the postmaster template, with the whole message; one notice, as
+        # the postmaster copy would go to the same recipient.)
+        [(_, double)] = self.wait_mail("p", subj)
+        self.assertIn(b"\nSubject: Postmaster Copy: Undelivered Mail\n", double)
+        self.assertIn(b"Content-Type: message/rfc822", double)
+        self.assertTrue(double.startswith(f"Return-Path: <double-bounce@{HOST}>\n".encode()),
+                        double[:100])
+        self.assertIn(f"\nFinal-Recipient: rfc822; {rcpt}\n".encode(), double)
+        self.assertIn(b"\nAction: failed\n", double)
+        self.assertIn(b"the returned body", double)
+        self.ms.wait_log(rf"^{qid}: removed$")
 
 
 class MboxDelivery(unittest.TestCase):
