@@ -518,7 +518,7 @@ class MboxDelivery(unittest.TestCase):
         self.assertEqual(st.st_uid, u.pw("q").pw_uid)
         self.assertEqual(st.st_mode & 0o777, 0o600)
         self.assertRegex(got, rb"^From " + re.escape(u.addr("s").encode()) +
-                         rb" {1,2}\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\n")
+                         rb"  \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\n")
         self.assertIn(f"\nReturn-Path: <{u.addr('s')}>\n".encode(), got)
         self.assertIn(f"\nDelivered-To: {u.addr('q')}\n".encode(), got)
         # Only "From " is quoted (mboxo, as Postfix): ">From" stays as it is.
