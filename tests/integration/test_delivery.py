@@ -450,6 +450,7 @@ class MaildirDelivery(unittest.TestCase):
         qid = self.send("", [rcpt], subj, body="the returned body\r\n")
         self.ms.wait_log(rf"^{qid}: to=<{re.escape(rcpt)}>, relay=local, .*dsn=5\.1\.1, "
                          r"status=bounced", "local")
+        self.ms.wait_log(rf"^{qid}: postmaster non-delivery notification: \w+$")
         # (Postfix's wording: the postmaster template, with the whole message; one notice, as
         # the postmaster copy would go to the same recipient.)
         [(_, double)] = self.wait_mail("p", subj)
