@@ -155,7 +155,7 @@ static BounceRecipient *bounce_recipients(Message *m, const Outcome *o, size_t n
                         .dsn = o[i].dsn,
                         .action = action,
                         .remote_mta = NULL,
-                        .diagnostic = NULL,
+                        .diagnostic = o[i].text,
                         .reason = o[i].text,
                 };
         }
@@ -204,8 +204,11 @@ static int notify(Message *m, BounceKind kind, Outcome *o, size_t n, const char 
                 k = queue_dir_sync(q->dirs, QUEUE_INCOMING);
                 if (k < 0)
                         return log_warning_errno(k, "%s: cannot sync incoming/: %m", m->id);
+                /* A bounce of a null-sender message goes to the postmaster: Postfix's word. */
                 log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", m->id,
-                           LOG_MESSAGE("%s: sender %s notification: %s", m->id,
+                           LOG_MESSAGE("%s: %s %s notification: %s", m->id,
+                                       isempty(m->file->envelope->sender) ? "postmaster"
+                                                                          : "sender",
                                        kind == BOUNCE_FAILURE ? "non-delivery"
                                        : kind == BOUNCE_DELAY ? "delay status"
                                                               : "delivery status", id));
