@@ -8,6 +8,8 @@ routed by transport_maps "[127.0.0.1]:PORT":
   when the sink offers PIPELINING (a recording proxy between agent and sink sees the chunks),
   one command per write without it; two messages in a row share one connection (RSET between
   them); the DSN parameters (RET, ENVID, NOTIFY, ORCPT) reach the sink (its -v log);
+- by MX, against dnsmasq on loopback: the best MX refuses connections, the second takes the
+  mail; a null MX bounces with 5.1.10;
 - tern to tern: a second tern smtpd is the receiver; a 5xx on one of three recipients bounces
   that one (a bounce notice is queued) and delivers the other two; a 4xx defers, and the
   retry after the receiver changed its mind delivers; the log lines have Postfix's shape."""
@@ -210,6 +212,55 @@ class AgainstSmtpSink(unittest.TestCase):
                               r"ENVID=env\+2Bid42")
         self.assertIn("RCPT TO:<r1@sink.test> NOTIFY=SUCCESS,FAILURE "
                       "ORCPT=rfc822;orig@example.org", log)
+
+
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+
+
+def udp_port_free():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@unittest.skipUnless(os.path.exists(DNSMASQ), "dnsmasq is not installed")
+class ByMx(unittest.TestCase):
+    """MX lookups against dnsmasq on loopback (TERN_DNS_SERVER): the best MX (127.0.0.2)
+    refuses connections, the second (127.0.0.1) is a tern smtpd; smtp_tcp_port is that smtpd's
+    port. A null MX (RFC 7505) bounces with 5.1.10."""
+
+    def test_mx_fallback_and_null_mx(self):
+        with Smtpd({"mydestination": "mx.test", "myhostname": "rx.mx.test"}) as rx:
+            port = udp_port_free()
+            dns = subprocess.Popen(
+                [DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
+                 "--no-hosts", "--no-poll", "--bind-interfaces", "--listen-address=127.0.0.1",
+                 f"--port={port}", "--pid-file=", "--log-facility=-",
+                 "--local=/mx.test/", "--local=/null.test/",
+                 "--mx-host=mx.test,mx1.mx.test,10", "--mx-host=mx.test,mx2.mx.test,20",
+                 "--host-record=mx1.mx.test,127.0.0.2", "--host-record=mx2.mx.test,127.0.0.1",
+                 "--dns-rr=null.test,15,000000"] + (["--user=root"] if os.geteuid() == 0
+                                                    else []),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                time.sleep(0.3)
+                ms = MailSystem({"queue_run_delay": "1s", "minimal_backoff_time": "1s",
+                                 "maximal_backoff_time": "2s", "relay_transport": "smtp",
+                                 "smtp_tcp_port": str(rx.port)}, agents=("local",))
+                ms.agents["smtp"] = ["/usr/bin/env", f"TERN_DNS_SERVER=127.0.0.1:{port}"] + \
+                    SMTP_AGENT + ["-c", ms.dir]
+                with ms:
+                    qid = ms.send("alice@mx.example.test", ["alice@mx.test", "x@null.test"],
+                                  MSG)
+                    ms.wait_log(rf"^{qid}: to=<alice@mx\.test>, relay=mx2\.mx\.test\[127\.0\.0"
+                                rf"\.1\]:{rx.port}, .*dsn=2\.0\.0, status=sent", name="smtp")
+                    ms.wait_log(rf"^{qid}: to=<x@null\.test>, relay=none, .*dsn=5\.1\.10, "
+                                rf"status=bounced \(Domain null\.test does not accept mail "
+                                rf"\(nullMX\)\)$", name="smtp")
+                    self.assertEqual(len(rx.incoming()), 1)
+            finally:
+                dns.terminate()
+                dns.wait(10)
 
 
 class TernToTern(unittest.TestCase):
