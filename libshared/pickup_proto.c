@@ -132,7 +132,7 @@ static int parse_line(PickupParser *p, PickupEvent *ret) {
                         return -EPROTO;
                 break;
         case STATE_ENVELOPE:
-                if (IN_SET(v, PICKUP_LIST, PICKUP_FLUSH, PICKUP_SUBMIT, PICKUP_END))
+                if (IN_SET(v, PICKUP_LIST, PICKUP_FLUSH, PICKUP_SUBMIT))
                         return -EPROTO;
                 break;
         case STATE_CONTENT:

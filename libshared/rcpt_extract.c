@@ -91,6 +91,8 @@ static int on_address(void *userdata, const char *address, char **ret) {
         Collect *c = userdata;
 
         *ret = NULL;
+        if (isempty(address))
+                return 0;               /* "" or <""@>: nothing to deliver to */
         return list_add(c->list, address, c->x->rcpt_max);
 }
 
@@ -152,6 +154,8 @@ int rcpt_extract_feed(RcptExtract *x, const char *p, size_t n, bool partial) {
                 return x->error;
         if (x->finished)
                 return 0;
+        if (n == 0 && partial)
+                return 0;               /* nothing yet to tell a continuation from a header */
 
         if (!x->in_line) {
                 /* A new line: white space continues the header, anything else begins one. */
