@@ -251,7 +251,7 @@ class MailSystem:
     the runtime directory); RUNTIME_DIRECTORY points them all at a temporary directory."""
 
     def __init__(self, main_cf=None, agents=("local", "virtual"), users=("alice", "bob"),
-                 extra_agents=None):
+                 extra_agents=None, pickup=False):
         self.smtpd = Smtpd(main_cf, users=users)
         self.dir = self.smtpd.dir
         self.queue = self.smtpd.queue
@@ -262,6 +262,7 @@ class MailSystem:
         self.agents.update(extra_agents or {})
         self.procs = {}
         self.logs = {}
+        self.pickup = pickup
 
     def env(self):
         env = dict(os.environ)
@@ -299,11 +300,28 @@ class MailSystem:
                    passenv() + self.agents[name])
         wait_path(os.path.join(self.run, name))
 
+    def start_pickup(self):
+        """pickup on the public socket $RUN/pickup (mode 0666, as tern-pickup.socket), with
+        the directories above it open to other users so that unprivileged clients reach it."""
+        path = os.path.join(self.run, "pickup")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        self.spawn("pickup", [SOCKET_ACTIVATE, "--accept", "-l", path] + passenv() +
+                   [os.path.join(BUILD_ROOT, "services", "pickup", "pickup"), "-c", self.dir])
+        wait_path(path)
+        os.chmod(path, 0o666)
+        os.chmod(self.run, 0o755)
+        os.chmod(self.dir, 0o755)
+
     def start(self):
         os.environ["RUNTIME_DIRECTORY"] = self.run      # smtpd inherits it
         for name in self.agents:
             self.start_agent(name)
         self.start_qmgr()
+        if self.pickup:
+            self.start_pickup()
         self.smtpd.start()
         return self
 

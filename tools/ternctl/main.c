@@ -20,6 +20,16 @@ static const struct {
         { "config", verb_config, "show or edit main.cf (postconf)" },
         { "map",    verb_map,    "build, query or dump a lookup table (postmap)" },
         { "alias",  verb_alias,  "build or query an aliases database (postalias, newaliases)" },
+        { "queue",  verb_queue,  "list the mail queue (mailq, postqueue -p/-j)" },
+        { "cat",    verb_cat,    "show a queued message (postcat -q)" },
+        { "hold",   verb_hold,   "put messages on hold (postsuper -h)" },
+        { "release", verb_release, "release held messages (postsuper -H)" },
+        { "delete", verb_delete, "delete messages (postsuper -d)" },
+        { "requeue", verb_requeue, "requeue messages (postsuper -r)" },
+        { "flush",  verb_flush,  "retry deferred mail now (postqueue -f/-s)" },
+        { "qshape", verb_qshape, "queue age by domain (qshape)" },
+        { "trace",  verb_trace,  "a message's path through the log, by queue ID" },
+        { "status", verb_status, "services, queue sizes, the oldest deferred message" },
 };
 
 static void help(void) {

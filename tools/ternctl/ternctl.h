@@ -11,3 +11,15 @@ extern const char *arg_config_dir;
 int verb_config(int argc, char **argv);         /* ternctl_config.c */
 int verb_map(int argc, char **argv);            /* ternctl_map.c */
 int verb_alias(int argc, char **argv);          /* ternctl_map.c */
+
+/* ternctl_queue.c: the queue verbs (mailq, postcat, postsuper, postqueue, qshape). */
+int verb_queue(int argc, char **argv);
+int verb_cat(int argc, char **argv);
+int verb_hold(int argc, char **argv);
+int verb_release(int argc, char **argv);
+int verb_delete(int argc, char **argv);
+int verb_requeue(int argc, char **argv);
+int verb_flush(int argc, char **argv);
+int verb_qshape(int argc, char **argv);
+int verb_trace(int argc, char **argv);
+int verb_status(int argc, char **argv);
