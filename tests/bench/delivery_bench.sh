@@ -19,8 +19,8 @@
 #              (tern half only), STALL (seconds without a new delivery before giving up, default
 #              120), MAX_USE (the virtual agents' max_use on both sides, default 100000; "-"
 #              keeps the default, 100, see README.md), KEEP=1 (keep the work directory with every log and print its name),
-#              STRACE=1 (run tern's services under "strace -c -f" and print their syscall
-#              counts; the figures are then not comparable).
+#              STRACE=1 (run tern's services under "strace -c -f", attach one to Postfix's
+#              daemons, print their syscall counts; the figures are then not comparable).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -127,6 +127,43 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
                 return 1
         }
 
+        # cpu_by_name PID...: the CPU time (user + system) of the PIDs and all their descendants,
+        # summed per command name, in seconds, busiest first; what processes that have exited
+        # used is in their parent's cumulative children time, listed as "reaped by NAME".
+        cpu_by_name() {
+                python3 - "$@" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+procs = {}
+for d in os.listdir("/proc"):
+        if not d.isdigit():
+                continue
+        try:
+                with open(f"/proc/{d}/stat") as f:
+                        st = f.read()
+        except OSError:
+                continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        f = st[st.rindex(")") + 2:].split()
+        procs[int(d)] = (comm, int(f[1]), int(f[11]) + int(f[12]), int(f[13]) + int(f[14]))
+todo = [int(p) for p in sys.argv[1:]]
+seen = set()
+total = {}
+while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in procs:
+                continue
+        seen.add(pid)
+        comm, _, own, reaped = procs[pid]
+        total[comm] = total.get(comm, 0) + own
+        if reaped:
+                total["reaped by " + comm] = total.get("reaped by " + comm, 0) + reaped
+        todo += [p for p, v in procs.items() if v[1] == pid]
+names = sorted(total, key=lambda k: -total[k])
+print("  ".join(f"{k} {total[k] / tick:.2f}" for k in names if total[k]))
+PY
+        }
+
         # Runs USERS smtp-source processes in parallel, SESSIONS / USERS sessions and
         # MESSAGES / USERS messages each, all to port $1; user N gets userN@bench.example.
         # Prints the start time and the time the last one finished.
@@ -185,7 +222,7 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                         -E "RUNTIME_DIRECTORY=$RUN" "$BUILD/services/smtpd/smtpd" -c "$T"
                 bench_wait_ready "$TERN_PORT"
         }
-        tern_rate=- tern_accept=- tern_secs=-
+        tern_rate=- tern_accept=- tern_secs=- tern_cpu=-
         if [ "$TERN" = 1 ]; then
                 tern_start
                 run_sources "$TERN_PORT" > "$WORK/times"
@@ -194,6 +231,7 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                 t2=$(last_delivery "$T/mail")
                 check_users "$T/mail" tern
                 wait_queue_empty "$T/queue" incoming active deferred
+                tern_cpu=$(cpu_by_name "${tern_pids[@]}")
                 tern_stop
                 tern_rate=$(bench_rate "$MESSAGES" "$t0" "$t2")
                 tern_accept=$(bench_elapsed "$t0" "$t1")
@@ -214,15 +252,33 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                 "$POSTFIX_CMD" -c "$PF/cf" start >>"$PF/start.log" 2>&1
                 bench_wait_ready "$PF_PORT"
         }
-        pf_rate=- pf_accept=- pf_secs=-
+        pf_rate=- pf_accept=- pf_secs=- pf_cpu=-
         if [ "$POSTFIX" = 1 ]; then
                 pf_start
+                strace_pid=
+                if [ "${STRACE:-}" = 1 ]; then
+                        # master and the daemons it has started so far; -f follows the rest.
+                        pids=$(tr -d " \n" < "$PF/queue/pid/master.pid")
+                        pids="$pids $(pgrep -P "$pids" | tr '\n' ' ')"
+                        # shellcheck disable=SC2046
+                        strace -c -f -o "$PF/postfix.strace" $(printf -- '-p %s ' $pids) \
+                                2>/dev/null &
+                        strace_pid=$!
+                        sleep 1
+                fi
                 run_sources "$PF_PORT" > "$WORK/times"
                 read -r t0 t1 < "$WORK/times"
                 wait_delivered "$PF/mail" postfix
                 t2=$(last_delivery "$PF/mail")
                 check_users "$PF/mail" postfix
                 wait_queue_empty "$PF/queue" incoming active deferred
+                pf_cpu=$(cpu_by_name "$(cat "$PF/queue/pid/master.pid")")
+                if [ -n "$strace_pid" ]; then
+                        kill -INT "$strace_pid"
+                        wait "$strace_pid" || true
+                        echo "--- strace -c -f: postfix (all daemons)"
+                        head -25 "$PF/postfix.strace"
+                fi
                 pf_stop
                 pf_rate=$(bench_rate "$MESSAGES" "$t0" "$t2")
                 pf_accept=$(bench_elapsed "$t0" "$t1")
@@ -240,6 +296,8 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
         echo "ratio tern / postfix: $r (above 1 tern is faster; target >= 3)"
         echo "times from the first connection; msg/s = $MESSAGES / (last delivery - first" \
                 "connection)"
+        echo "CPU seconds, tern: $tern_cpu"
+        echo "CPU seconds, postfix: $pf_cpu"
         exit 0
 fi
 
