@@ -128,11 +128,13 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
         }
 
         # cpu_by_name PID...: the CPU time (user + system) of the PIDs and all their descendants,
-        # summed per command name, in seconds, busiest first; what processes that have exited
-        # used is in their parent's cumulative children time, listed as "reaped by NAME".
+        # summed per command name, in seconds, busiest first, and in brackets how long their
+        # threads waited runnable for a CPU (/proc/PID/task/TID/schedstat); what processes that
+        # have exited used is in their parent's cumulative children time, "reaped by NAME",
+        # without their wait.
         cpu_by_name() {
                 python3 - "$@" <<'PY'
-import os, sys
+import glob, os, sys
 tick = os.sysconf("SC_CLK_TCK")
 procs = {}
 for d in os.listdir("/proc"):
@@ -148,19 +150,29 @@ for d in os.listdir("/proc"):
         procs[int(d)] = (comm, int(f[1]), int(f[11]) + int(f[12]), int(f[13]) + int(f[14]))
 todo = [int(p) for p in sys.argv[1:]]
 seen = set()
-total = {}
+cpu = {}
+wait = {}
 while todo:
         pid = todo.pop()
         if pid in seen or pid not in procs:
                 continue
         seen.add(pid)
         comm, _, own, reaped = procs[pid]
-        total[comm] = total.get(comm, 0) + own
+        cpu[comm] = cpu.get(comm, 0) + own / tick
+        for t in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+                try:
+                        with open(t) as f:
+                                wait[comm] = wait.get(comm, 0) + int(f.read().split()[1]) / 1e9
+                except (OSError, IndexError, ValueError):
+                        pass
         if reaped:
-                total["reaped by " + comm] = total.get("reaped by " + comm, 0) + reaped
+                cpu["reaped by " + comm] = cpu.get("reaped by " + comm, 0) + reaped / tick
         todo += [p for p, v in procs.items() if v[1] == pid]
-names = sorted(total, key=lambda k: -total[k])
-print("  ".join(f"{k} {total[k] / tick:.2f}" for k in names if total[k]))
+out = []
+for k in sorted(cpu, key=lambda k: -cpu[k]):
+        if cpu[k] or wait.get(k):
+                out.append(f"{k} {cpu[k]:.2f}" + (f" [{wait[k]:.2f}]" if k in wait else ""))
+print("  ".join(out))
 PY
         }
 
@@ -296,6 +308,7 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
         echo "ratio tern / postfix: $r (above 1 tern is faster; target >= 3)"
         echo "times from the first connection; msg/s = $MESSAGES / (last delivery - first" \
                 "connection)"
+        echo "CPU seconds per service [seconds waiting for a CPU]:"
         echo "CPU seconds, tern: $tern_cpu"
         echo "CPU seconds, postfix: $pf_cpu"
         exit 0
