@@ -270,10 +270,10 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                 strace_pid=
                 if [ "${STRACE:-}" = 1 ]; then
                         # master and the daemons it has started so far; -f follows the rest.
-                        pids=$(tr -d " \n" < "$PF/queue/pid/master.pid")
-                        pids="$pids $(pgrep -P "$pids" | tr '\n' ' ')"
-                        # shellcheck disable=SC2046
-                        strace -c -f -o "$PF/postfix.strace" $(printf -- '-p %s ' $pids) \
+                        master=$(tr -d " \n" < "$PF/queue/pid/master.pid")
+                        pf_pids="$master $(pgrep -P "$master" | tr '\n' ' ')"
+                        # shellcheck disable=SC2046,SC2086
+                        strace -c -f -o "$PF/postfix.strace" $(printf -- '-p %s ' $pf_pids) \
                                 2>/dev/null &
                         strace_pid=$!
                         sleep 1

@@ -3,8 +3,9 @@
 # (smtpd_bench.sh, delivery_bench.sh): timing and rates, waiting for an SMTP greeting, a release
 # build of tern's services, Debian's postfix package extracted (not installed) with an owner
 # account and the main.cf lines that make the extracted tree run, and a line describing the host.
-# Sourced, not run; it defines functions and sets nothing else. Not part of the test suite; see
-# README.md.
+# Sourced, not run: defining the functions is all it does; some of them set variables for the
+# script that sources it (hence SC2034 off). Not part of the test suite; see README.md.
+# shellcheck shell=bash disable=SC2034
 
 # Prints the wall clock in seconds with nanoseconds.
 bench_now() { date +%s.%N; }
