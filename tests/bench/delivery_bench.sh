@@ -19,8 +19,11 @@
 #              (tern half only), STALL (seconds without a new delivery before giving up, default
 #              120), MAX_USE (the virtual agents' max_use on both sides, default 100000; "-"
 #              keeps the default, 100, see README.md), KEEP=1 (keep the work directory with every log and print its name),
-#              STRACE=1 (run tern's services under "strace -c -f", attach one to Postfix's
-#              daemons, print their syscall counts; the figures are then not comparable).
+#              STRACE=1 (run tern's services under "strace -c -w -f", attach one to Postfix's
+#              daemons, print their syscall counts; the figures are then not comparable),
+#              PERF=1 (run tern's services under "perf record -g -e cpu-clock", attach one to
+#              Postfix's daemons, print where each spends its CPU time, the top PERF_LINES
+#              symbols, default 30).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -204,7 +207,10 @@ PY
                 local name=$1
                 shift
                 if [ "${STRACE:-}" = 1 ]; then
-                        strace -c -f -o "$T/$name.strace" "$@" 2>>"$T/$name.log" &
+                        strace -c -w -f -o "$T/$name.strace" "$@" 2>>"$T/$name.log" &
+                elif [ "${PERF:-}" = 1 ]; then
+                        perf record -q -g -e cpu-clock -F 1000 -o "$T/$name.perf" -- "$@" \
+                                2>>"$T/$name.log" &
                 else
                         "$@" 2>>"$T/$name.log" &
                 fi
@@ -250,8 +256,16 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                 tern_secs=$(bench_elapsed "$t0" "$t2")
                 if [ "${STRACE:-}" = 1 ]; then
                         for f in "$T"/*.strace; do
-                                echo "--- strace -c -f: $(basename "$f" .strace)"
+                                echo "--- strace -c -w -f (wall time in syscalls): $(basename "$f" .strace)"
                                 head -25 "$f"
+                        done
+                fi
+                if [ "${PERF:-}" = 1 ]; then
+                        for f in "$T"/*.perf; do
+                                echo "--- perf, cpu-clock samples: $(basename "$f" .perf)"
+                                perf report -i "$f" --stdio --no-children -q \
+                                        --sort comm,dso,sym 2>/dev/null |
+                                        head -"$PERF_LINES" || true
                         done
                 fi
         fi
@@ -268,14 +282,20 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
         if [ "$POSTFIX" = 1 ]; then
                 pf_start
                 strace_pid=
+                perf_pid=
+                # master and the daemons it has started so far; both tools follow new children.
+                master=$(tr -d " \n" < "$PF/queue/pid/master.pid")
+                pf_pids="$master $(pgrep -P "$master" | tr '\n' ' ')"
                 if [ "${STRACE:-}" = 1 ]; then
-                        # master and the daemons it has started so far; -f follows the rest.
-                        master=$(tr -d " \n" < "$PF/queue/pid/master.pid")
-                        pf_pids="$master $(pgrep -P "$master" | tr '\n' ' ')"
                         # shellcheck disable=SC2046,SC2086
-                        strace -c -f -o "$PF/postfix.strace" $(printf -- '-p %s ' $pf_pids) \
+                        strace -c -w -f -o "$PF/postfix.strace" $(printf -- '-p %s ' $pf_pids) \
                                 2>/dev/null &
                         strace_pid=$!
+                        sleep 1
+                elif [ "${PERF:-}" = 1 ]; then
+                        perf record -q -g -e cpu-clock -F 1000 -o "$PF/postfix.perf" \
+                                -p "$(echo "$pf_pids" | tr ' ' ,)" 2>/dev/null &
+                        perf_pid=$!
                         sleep 1
                 fi
                 run_sources "$PF_PORT" > "$WORK/times"
@@ -288,8 +308,15 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                 if [ -n "$strace_pid" ]; then
                         kill -INT "$strace_pid"
                         wait "$strace_pid" || true
-                        echo "--- strace -c -f: postfix (all daemons)"
+                        echo "--- strace -c -w -f (wall time in syscalls): postfix (all daemons)"
                         head -25 "$PF/postfix.strace"
+                fi
+                if [ -n "$perf_pid" ]; then
+                        kill -INT "$perf_pid"
+                        wait "$perf_pid" || true
+                        echo "--- perf, cpu-clock samples: postfix (all daemons)"
+                        perf report -i "$PF/postfix.perf" --stdio --no-children -q \
+                                --sort comm,dso,sym 2>/dev/null | head -"$PERF_LINES" || true
                 fi
                 pf_stop
                 pf_rate=$(bench_rate "$MESSAGES" "$t0" "$t2")
@@ -345,6 +372,9 @@ if [ $((MESSAGES % USERS)) != 0 ] || [ $((SESSIONS % USERS)) != 0 ]; then
 fi
 if [ "${STRACE:-}" = 1 ]; then
         command -v strace >/dev/null || { echo "delivery_bench.sh: strace is missing" >&2; exit 1; }
+fi
+if [ "${PERF:-}" = 1 ]; then
+        command -v perf >/dev/null || { echo "delivery_bench.sh: perf is missing" >&2; exit 1; }
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/delivery_bench.XXXXXX")
@@ -431,5 +461,5 @@ echo "tern: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?');" \
 
 export BENCH_INNER=1 WORK BUILD MESSAGES SIZE SESSIONS USERS TERN POSTFIX STALL VUID VGID \
         AGENT_OPTS
-export STRACE=${STRACE:-}
+export STRACE=${STRACE:-} PERF=${PERF:-} PERF_LINES=${PERF_LINES:-30}
 unshare -n "$BASH" "$0"
