@@ -18,12 +18,13 @@
 #              to use instead of "apt-get download"), TERN=0 (Postfix half only), POSTFIX=0
 #              (tern half only), STALL (seconds without a new delivery before giving up, default
 #              120), MAX_USE (the virtual agents' max_use on both sides, default 100000; "-"
-#              keeps the default, 100, see README.md), KEEP=1 (keep the work directory with every log and print its name),
-#              STRACE=1 (run tern's services under "strace -c -w -f", attach one to Postfix's
-#              daemons, print their syscall counts; the figures are then not comparable),
-#              PERF=1 (run tern's services under "perf record -g -e cpu-clock", attach one to
-#              Postfix's daemons, print where each spends its CPU time, the top PERF_LINES
-#              symbols, default 30).
+#              keeps the default, 100, see README.md), KEEP=1 (keep the work directory with
+#              every log and print its name), STRACE=1 (run tern's services under
+#              "strace -c -w -f", attach one to Postfix's daemons, print the wall time they
+#              spend in each system call; the rates are then not comparable), PERF=1 (run
+#              tern's services under "perf record -g -e cpu-clock", attach one to Postfix's
+#              daemons, print where each spends its CPU time, the top PERF_LINES symbols,
+#              default 30).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -256,7 +257,8 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                 tern_secs=$(bench_elapsed "$t0" "$t2")
                 if [ "${STRACE:-}" = 1 ]; then
                         for f in "$T"/*.strace; do
-                                echo "--- strace -c -w -f (wall time in syscalls): $(basename "$f" .strace)"
+                                echo "--- strace -c -w -f (wall time in syscalls):" \
+                                        "$(basename "$f" .strace)"
                                 head -25 "$f"
                         done
                 fi
@@ -371,10 +373,10 @@ if [ $((MESSAGES % USERS)) != 0 ] || [ $((SESSIONS % USERS)) != 0 ]; then
         exit 1
 fi
 if [ "${STRACE:-}" = 1 ]; then
-        command -v strace >/dev/null || { echo "delivery_bench.sh: strace is missing" >&2; exit 1; }
+        command -v strace >/dev/null || { echo "delivery_bench.sh: no strace" >&2; exit 1; }
 fi
 if [ "${PERF:-}" = 1 ]; then
-        command -v perf >/dev/null || { echo "delivery_bench.sh: perf is missing" >&2; exit 1; }
+        command -v perf >/dev/null || { echo "delivery_bench.sh: no perf" >&2; exit 1; }
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/delivery_bench.XXXXXX")

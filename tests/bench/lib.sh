@@ -117,7 +117,7 @@ bench_postfix_owner() {
 # LD_LIBRARY_PATH, as the binaries look for libpostfix-*.so in /usr/lib/postfix. Needs PF_OWNER
 # and PF_GROUP (bench_postfix_owner).
 bench_postfix_main_cf() {
-        local dir=$1 r=$1/root
+        local dir=$1 r=$1/root lib=$1/root/usr/lib/postfix
         cat <<EOF
 compatibility_level = 3.6
 queue_directory = $dir/queue
@@ -125,10 +125,10 @@ data_directory = $dir/data
 daemon_directory = $r/usr/lib/postfix/sbin
 command_directory = $r/usr/sbin
 meta_directory = $r/etc/postfix
-shlib_directory = $r/usr/lib/postfix
+shlib_directory = $lib
 mail_owner = $PF_OWNER
 setgid_group = $PF_GROUP
-import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH=$r/usr/lib/postfix
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH=$lib
 maillog_file = $dir/maillog
 maillog_file_prefixes = $dir
 EOF
