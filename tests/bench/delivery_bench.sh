@@ -18,8 +18,9 @@
 #              to use instead of "apt-get download"), TERN=0 (Postfix half only), POSTFIX=0
 #              (tern half only), STALL (seconds without a new delivery before giving up, default
 #              120), MAX_USE (the virtual agents' max_use on both sides, default 100000; "-"
-#              keeps the default, 100, see README.md), KEEP=1 (keep the work directory with
-#              every log and print its name), STRACE=1 (run tern's services under
+#              keeps the default, 100, see README.md), EXTRA_CF (main.cf lines added on both
+#              sides, e.g. "virtual_destination_concurrency_limit = 50"), KEEP=1 (keep the
+#              work directory with every log and print its name), STRACE=1 (run tern's services under
 #              "strace -c -w -f", attach one to Postfix's daemons, print the wall time they
 #              spend in each system call; the rates are then not comparable), PERF=1 (run
 #              tern's services under "perf record -g -e cpu-clock", attach one to Postfix's
@@ -411,6 +412,9 @@ virtual_mailbox_maps = texthash:$WORK/vmailbox
 virtual_uid_maps = static:$VUID
 virtual_gid_maps = static:$VGID
 EOF
+        if [ -n "${EXTRA_CF:-}" ]; then
+                printf '%s\n' "$EXTRA_CF"
+        fi
 }
 
 # --- tern build ------------------------------------------------------------------------------
@@ -457,7 +461,7 @@ postlog   unix-dgram n - n - 1 postlogd
 EOF
 
 echo "delivery_bench: $MESSAGES messages of $SIZE bytes over $SESSIONS sessions to $USERS" \
-        "virtual Maildirs; virtual max_use $MAX_USE; $(bench_host "$WORK")"
+        "virtual Maildirs; max_use $MAX_USE;${EXTRA_CF:+ $EXTRA_CF;} $(bench_host "$WORK")"
 echo "tern: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?');" \
         "postfix: $PF_VERSION (mail_owner $PF_OWNER)"
 
