@@ -19,13 +19,13 @@
 #              (tern half only), STALL (seconds without a new delivery before giving up, default
 #              120), MAX_USE (the virtual agents' max_use on both sides, default 100000; "-"
 #              keeps the default, 100, see README.md), EXTRA_CF (main.cf lines added on both
-#              sides, e.g. "virtual_destination_concurrency_limit = 50"), KEEP=1 (keep
-#              the work directory with every log and print its name), STRACE=1 (run tern's services under
-#              "strace -c -w -f", attach one to Postfix's daemons, print the wall time they
-#              spend in each system call; the rates are then not comparable), PERF=1 (run
-#              tern's services under "perf record -g -e cpu-clock", attach one to Postfix's
-#              daemons, print where each spends its CPU time, the top PERF_LINES symbols,
-#              default 30).
+#              sides, e.g. "virtual_destination_concurrency_limit = 50"), KEEP=1 (keep the
+#              work directory with every log and print its name), STRACE=1 (run tern's
+#              services under "strace -c -w -f", attach one to Postfix's daemons, print the
+#              wall time they spend in each system call; the rates are then not comparable),
+#              PERF=1 (run tern's services under "perf record -g -e cpu-clock", attach one to
+#              Postfix's daemons, print where each spends its CPU time, the top PERF_LINES
+#              symbols, default 30).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
