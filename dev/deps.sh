@@ -6,7 +6,8 @@ set -euo pipefail
 build_deps=(meson ninja-build pkg-config gcc libc6-dev
             libsystemd-dev libssl-dev libgdbm-dev libidn2-dev libcurl4-openssl-dev
             libc-ares-dev libpcre2-dev check systemd)
-test_deps=(clang libclang-rt-14-dev python3 swaks openssl iproute2 systemd-container debootstrap)
+test_deps=(clang libclang-rt-14-dev python3 swaks dovecot-imapd openssl iproute2
+           systemd-container debootstrap dnsmasq-base debhelper lintian rpm)
 
 want=("${build_deps[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_deps[@]}")

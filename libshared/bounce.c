@@ -474,6 +474,14 @@ static const char *rcpt_status(BounceKind kind, const BounceRecipient *r) {
         return kind_info[kind].status;
 }
 
+/* A diagnostic that starts with its own type ("smtp; 550 ...", "X-Unix; ..."): an atom of
+ * letters, digits and '-', then ';'. Any other text ("no mail; go away") gets tern's type. */
+static bool has_diagnostic_type(const char *s) {
+        size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-");
+
+        return n > 0 && s[n + strspn(s + n, " ")] == ';';
+}
+
 static bool rcpt_was_expanded(const BounceRecipient *r) {
         return !isempty(r->original) && strcasecmp(r->original, r->address) != 0;
 }
@@ -535,7 +543,7 @@ static int append_rcpt_dsn(BounceKind kind, const QueueEnvelope *env,
         if (!isempty(r->diagnostic)) {
                 /* RFC 3464 §2.3.6: "diagnostic-type ; *text"; a bare text gets tern's type. */
                 rr = append_field_wrapped(out, "Diagnostic-Code",
-                                          strchr(r->diagnostic, ';') ? "" : "X-Tern; ",
+                                          has_diagnostic_type(r->diagnostic) ? "" : "X-Tern; ",
                                           r->diagnostic);
                 if (rr < 0)
                         return rr;

@@ -2,6 +2,9 @@
 /* log: journald or stderr. The journal is used when stderr is the journal stream systemd gave us
  * (JOURNAL_STREAM names stderr's device and inode), the way systemd's own tools decide. */
 #include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -223,6 +226,11 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
                         fields[n] = NULL;
                         continue;
                 }
+                if (k > 0 && fields[n][k - 1] == '=') {
+                        /* "FIELD=" with an empty value: a field this event does not have. */
+                        fields[n] = mfree(fields[n]);
+                        continue;
+                }
                 iov[n] = (struct iovec) { fields[n], (size_t) k };
                 if (startswith(fields[n], "MESSAGE="))
                         message = fields[n] + strlen("MESSAGE=");
@@ -264,4 +272,38 @@ char *log_sanitize(char *dst, size_t dstsize, const char *s, size_t n, size_t ma
         }
         dst[o] = '\0';
         return dst;
+}
+
+void log_delivery(const char *id, const char *to, const char *orig_to, const char *relay,
+                  uint64_t arrival_usec, const char *dsn, const char *status, const char *text) {
+        char t[LOG_SANITIZE_BUFSIZE], o[LOG_SANITIZE_BUFSIZE + 16], d[48] = "", msg[1024 * 4 + 4];
+        const char *mid = streq(status, "sent") ? TERN_MESSAGE_DELIVERED
+                        : streq(status, "deferred") ? TERN_MESSAGE_DEFERRED
+                                                    : TERN_MESSAGE_BOUNCED;
+        double delay = 0;
+        struct timespec ts;
+
+        log_sanitize(t, sizeof(t), strempty(to), strlen(strempty(to)), LOG_SANITIZE_MAX);
+        o[0] = '\0';
+        if (orig_to && strcasecmp(orig_to, strempty(to)) != 0) {
+                char tmp[LOG_SANITIZE_BUFSIZE];
+
+                log_sanitize(tmp, sizeof(tmp), orig_to, strlen(orig_to), LOG_SANITIZE_MAX);
+                snprintf(o, sizeof(o), ", orig_to=<%s>", tmp);
+        }
+        if (arrival_usec > 0) {
+                uint64_t now;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+                delay = now > arrival_usec ? (double) (now - arrival_usec) / 1e6 : 0;
+                snprintf(d, sizeof(d), delay < 10 ? ", delay=%.2g" : ", delay=%.0f", delay);
+        }
+        log_sanitize(msg, sizeof(msg), strempty(text), strlen(strempty(text)), 1024);
+        log_struct(streq(status, "sent") ? LOG_INFO : LOG_NOTICE,
+                   "MESSAGE_ID=%s", mid,
+                   "TERN_QUEUE_ID=%s", id, "TERN_RECIPIENT=%s", t, "TERN_RELAY=%s", relay,
+                   "TERN_DSN=%s", dsn, "TERN_STATUS=%s", status, "TERN_DELAY=%.3f", delay,
+                   LOG_MESSAGE("%s: to=<%s>%s, relay=%s%s, dsn=%s, status=%s (%s)", id, t, o,
+                               relay, d, dsn, status, msg));
 }

@@ -31,7 +31,8 @@ int log_internal(int level, int error, const char *file, int line, const char *f
                  const char *format, ...) _printf_(6, 7);
 
 /* Structured entry: after level and error, a NULL-terminated list of "FIELD=format" strings, each
- * followed by its arguments. The field "MESSAGE=" (use LOG_MESSAGE()) gives the human line.
+ * followed by its arguments. The field "MESSAGE=" (use LOG_MESSAGE()) gives the human line. A
+ * field whose value comes out empty is left out (an optional field).
  * Returns like log_internal(). */
 int log_struct_internal(int level, int error, const char *file, int line, const char *func,
                         const char *format, ...) _sentinel_;
@@ -70,3 +71,20 @@ char *log_sanitize(char *dst, size_t dstsize, const char *s, size_t n, size_t ma
 #define LOG_SANITIZE_MAX 64
 /* Room for a sanitised string of LOG_SANITIZE_MAX input bytes. */
 #define LOG_SANITIZE_BUFSIZE (LOG_SANITIZE_MAX * 4 + 4)
+
+/* MESSAGE_ID= of the events units/catalog/tern.catalog explains ("journalctl -x"). */
+#define TERN_MESSAGE_ACCEPTED "fc13eab970f540cba1bf868536eadb30"
+#define TERN_MESSAGE_DELIVERED "d012689c993449938c77521507665710"
+#define TERN_MESSAGE_BOUNCED "0f6f01ed44914bc8b6b5868f1c2cf453"
+#define TERN_MESSAGE_DEFERRED "7833edd6c3804e6db17bd071e1e4c2da"
+#define TERN_MESSAGE_CORRUPT "e69bcebd182f4317acdee0612e88dbe7"
+#define TERN_MESSAGE_RELAY_DENIED "80bad6c009824ff8abeb1f13adc76ae7"
+#define TERN_MESSAGE_AUTH_FAILED "2157bae9bbe341fcad7ba9083d24ebe1"
+
+/* One recipient's delivery result, as Postfix logs it:
+ *   "ID: to=<to>[, orig_to=<orig>], relay=RELAY[, delay=D], dsn=X.Y.Z, status=STATUS (TEXT)"
+ * with the TERN_* fields and the catalog's MESSAGE_ID for "sent", "bounced"/"expired" and
+ * "deferred". to, orig_to (NULL or equal to to: not shown) and text are sanitised here.
+ * arrival_usec is the message's arrival (CLOCK_REALTIME), 0 when unknown (no delay shown). */
+void log_delivery(const char *id, const char *to, const char *orig_to, const char *relay,
+                  uint64_t arrival_usec, const char *dsn, const char *status, const char *text);

@@ -430,7 +430,8 @@ static int out_content_end(MboxOut *o) {
         return out_put(o, "\n", 1);
 }
 
-/* "From sender Thu Nov 24 18:22:48 1986" (asctime() in local time, as Postfix writes). */
+/* "From sender  Thu Nov 24 18:22:48 1986": two spaces and asctime() in local time, as Postfix
+ * writes it. */
 static int from_line_format(const MailboxEnvelope *e, char **ret, size_t *ret_len) {
         time_t t = (time_t) (e->arrival_usec / 1000000ULL);
         char date[64];
@@ -441,7 +442,7 @@ static int from_line_format(const MailboxEnvelope *e, char **ret, size_t *ret_le
         if (!localtime_r(&t, &tm) || strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y",
                                                &tm) == 0)
                 return -EINVAL;
-        n = asprintf(&s, "From %s %s\n", isempty(e->return_path) ? "MAILER-DAEMON" :
+        n = asprintf(&s, "From %s  %s\n", isempty(e->return_path) ? "MAILER-DAEMON" :
                      e->return_path, date);
         if (n < 0)
                 return -ENOMEM;

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -1348,6 +1349,30 @@ bool queue_file_all_done(const QueueFile *f) {
 }
 
 /* ---- Whole files ---- */
+
+int queue_file_lock(int dir_fd, const char *id, bool wait, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st, now;
+
+        assert(ret_fd);
+        if (!queue_id_is_valid(id))
+                return -EINVAL;
+        fd = openat(dir_fd, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : -errno;
+        /* The file may have moved or gone while we waited: the lock is only good for the name
+         * it still has in this directory. */
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (fstatat(dir_fd, id, &now, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        if (st.st_ino != now.st_ino || st.st_dev != now.st_dev)
+                return -ENOENT;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
 
 int queue_file_move(const QueueDirs *d, const char *id, QueueName from, QueueName to) {
         int from_fd, to_fd;

@@ -355,6 +355,15 @@ bool queue_file_all_done(const QueueFile *f);
 
 /* ---- Whole files in the queues ---- */
 
+/* The queue-file lock (flock(2) LOCK_EX on the file), the rule that keeps qmgr and the tools
+ * from changing one file at once. qmgr takes it before it moves a file into active/ and holds
+ * it while the message is active; a tool (ternctl hold/release/delete/requeue) takes it before
+ * it moves or removes a file and lets go afterwards. Opens dir_fd/id and locks it; wait=false
+ * gives -EBUSY when someone holds it. After locking, the file must still be dir_fd/id
+ * (-ENOENT otherwise: it moved or went while we waited). Returns 0 with the locked fd in
+ * *ret_fd (close it to unlock), -EINVAL for a bad id, -ENOENT, -EBUSY, -errno. */
+int queue_file_lock(int dir_fd, const char *id, bool wait, int *ret_fd);
+
 /* Moves id from one queue to another (renameat2 with RENAME_NOREPLACE where supported).
  * Not synced (see "Durability"). Returns 0, -EINVAL for a bad id or queue, -ENOENT, -EEXIST
  * when the target queue already holds the ID, -errno. */

@@ -90,38 +90,14 @@ void local_outcome_done(LocalOutcome *o) {
         *o = (LocalOutcome) {};
 }
 
-static uint64_t realtime_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 void local_outcome_add(const LocalState *st, const LocalResult *r, const char *relay_detail) {
         LocalOutcome *o = st->out;
-        const char *id = st->msg->request->id;
-        uint64_t arrival = st->msg->file->envelope->arrival_usec, now = realtime_usec();
-        double delay = now > arrival ? (double) (now - arrival) / 1e6 : 0;
-        char to[LOG_SANITIZE_BUFSIZE], orig[LOG_SANITIZE_BUFSIZE];
-        char orig_part[LOG_SANITIZE_BUFSIZE + 16];
-        char delay_s[32];
-        const char *status = ipc_status_to_string(r->status);
 
         (void) relay_detail;
-        log_sanitize(to, sizeof(to), st->address, strlen(st->address), LOG_SANITIZE_MAX);
-        log_sanitize(orig, sizeof(orig), st->rcpt->original, strlen(st->rcpt->original),
-                     LOG_SANITIZE_MAX);
-        if (strcasecmp(st->address, st->rcpt->original) != 0)
-                snprintf(orig_part, sizeof(orig_part), ", orig_to=<%s>", orig);
-        else
-                orig_part[0] = '\0';
-        snprintf(delay_s, sizeof(delay_s), delay < 10 ? "%.2g" : "%.0f", delay);
-
-        log_struct(r->status == IPC_STATUS_SENT ? LOG_INFO : LOG_NOTICE,
-                   "TERN_QUEUE_ID=%s", id, "TERN_RECIPIENT=%s", to, "TERN_RELAY=%s", "local",
-                   "TERN_DSN=%s", r->dsn, "TERN_STATUS=%s", status, "TERN_DELAY=%s", delay_s,
-                   LOG_MESSAGE("%s: to=<%s>%s, relay=local, delay=%s, dsn=%s, status=%s (%s)",
-                               id, to, orig_part, delay_s, r->dsn, status, r->text));
+        log_delivery(st->msg->request->id, st->address, st->rcpt->original, "local",
+                     st->msg->file->envelope->arrival_usec, r->dsn,
+                     ipc_status_to_string(r->status), r->text);
 
         o->n_done++;
         if (r->status == IPC_STATUS_DEFERRED) {

@@ -17,73 +17,11 @@
 #include <time.h>
 
 #include "local.h"
+#include "service.h"
 #include "log.h"
 #include "tern-config.h"
 
-static const char *arg_config_dir = NULL;
-static char **arg_overrides = NULL;
-static size_t arg_n_overrides = 0;
-
-static void help(void) {
-        printf("Usage: local [OPTIONS]\n\n"
-               "The tern local delivery agent. Serves qmgr's delivery requests on the connected\n"
-               "socket the service manager passes (LISTEN_FDS, Accept=yes).\n\n"
-               "  -c DIR             configuration directory (default $TERN_CONFIG, else %s)\n"
-               "  -o NAME=VALUE      override a main.cf parameter (as master.cf's -o)\n"
-               "  -v                 verbose logging\n"
-               "  -h, --help         show this help\n"
-               "      --version      show the version\n", TERN_CONFIG_DIR);
-}
-
-static int add_override(const char *o) {
-        char **l = realloc(arg_overrides, (arg_n_overrides + 2) * sizeof(char *));
-
-        if (!l)
-                return -ENOMEM;
-        arg_overrides = l;
-        l[arg_n_overrides] = strdup(o);
-        if (!l[arg_n_overrides])
-                return -ENOMEM;
-        l[++arg_n_overrides] = NULL;
-        return 0;
-}
-
-static int parse_argv(int argc, char **argv) {
-        enum { ARG_VERSION = 0x100 };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                {}
-        };
-        int c;
-
-        while ((c = getopt_long(argc, argv, "c:o:vh", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config_dir = optarg;
-                        break;
-                case 'o':
-                        if (add_override(optarg) < 0)
-                                return log_error_errno(-ENOMEM, "Out of memory.");
-                        break;
-                case 'v':
-                        log_set_max_level(LOG_DEBUG);
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("tern local %s\n", TERN_VERSION);
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        if (optind < argc) {
-                log_error("unexpected argument '%s'", argv[optind]);
-                return -EINVAL;
-        }
-        return 1;
-}
+static ServiceArgs arg_service = {};
 
 static uint64_t now_usec(clockid_t clock) {
         struct timespec ts;
@@ -196,27 +134,41 @@ static int serve(const LocalSettings *s, QueueDirs *dirs, const IpcRequest *req,
         return 0;
 }
 
+typedef struct Serving {
+        const LocalSettings *settings;
+        QueueDirs *dirs;
+} Serving;
+
+static int handle(void *userdata, const IpcRequest *req, Buf *out) {
+        Serving *sv = userdata;
+        int r;
+
+        r = serve(sv->settings, sv->dirs, req, out);
+        if (r < 0)
+                return r;
+        return ipc_reply_end_format(out);
+}
+
 static int run(void) {
         _cleanup_(local_settings_freep) LocalSettings *s = NULL;
         _cleanup_(queue_dirs_freep) QueueDirs *dirs = NULL;
-        _cleanup_(ipc_request_parser_freep) IpcRequestParser *parser = NULL;
         _cleanup_free_ char *error = NULL;
-        uint64_t served = 0;
-        int fd, n, r;
+        char id[QUEUE_ID_MAX + 1];
+        ServiceLoopLimits limits;
+        Serving sv;
+        int fd, r;
 
         (void) signal(SIGPIPE, SIG_IGN);
 
-        r = local_settings_load(config_dir_resolve(arg_config_dir), arg_overrides, &s, &error);
+        r = local_settings_load(config_dir_resolve(arg_service.config_dir), arg_service.overrides,
+                                &s, &error);
         if (r < 0)
                 return log_error_errno(r, "%s", error ? error : "cannot load the configuration");
 
-        n = sd_listen_fds(/* unset_environment= */ true);
-        if (n < 0)
-                return log_error_errno(n, "Failed to take the socket: %m");
-        if (n != 1)
-                return log_error_errno(-EBADF, "expected exactly one connected socket, got %d "
-                                       "(run with Accept=yes)", n);
-        fd = SD_LISTEN_FDS_START;
+        fd = service_take_connection();
+        if (fd < 0)
+                return log_error_errno(fd, "expected one connected socket from the service "
+                                           "manager (LISTEN_FDS=1, Accept=yes): %m");
 
         r = queue_dirs_open(s->queue_directory, &dirs);
         if (r < 0)
@@ -224,33 +176,20 @@ static int run(void) {
         if (chdir(s->queue_directory) < 0)
                 log_debug_errno(errno, "cannot change to %s, ignoring: %m", s->queue_directory);
 
-        r = ipc_request_parser_new(&parser);
-        if (r < 0)
-                return log_error_errno(r, "Out of memory.");
         (void) sd_notify(false, "READY=1");
-
-        for (;;) {
-                _cleanup_(ipc_request_freep) IpcRequest *req = NULL;
-                _cleanup_(buf_done) Buf out = BUF_INIT(IPC_RCPT_MAX * (IPC_LINE_MAX + 2) + 16);
-
-                r = ipc_request_read(parser, fd, s->max_idle_usec, &req);
-                if (r == 0 || r == -ETIMEDOUT)
-                        break;          /* qmgr closed, or max_idle */
-                if (r < 0)
-                        return log_error_errno(r, "bad request from qmgr: %m");
-
-                r = serve(s, dirs, req, &out);
-                if (r >= 0)
-                        r = ipc_reply_end_format(&out);
-                if (r < 0)
-                        return log_error_errno(r, "%s: cannot answer: %m", req->id);
-                r = ipc_write(fd, &out, s->ipc_timeout_usec);
-                if (r < 0)
-                        return log_error_errno(r, "%s: cannot send the reply: %m", req->id);
-                if (s->max_use > 0 && ++served >= s->max_use)
-                        break;
-        }
+        sv = (Serving) { .settings = s, .dirs = dirs };
+        limits = (ServiceLoopLimits) {
+                .max_use = s->max_use,
+                .max_idle_usec = s->max_idle_usec,
+                .ipc_timeout_usec = s->ipc_timeout_usec,
+                .reply_max = IPC_RCPT_MAX * (IPC_LINE_MAX + 2) + 16,
+        };
+        r = service_serve_requests(fd, &limits, handle, &sv, id);
         (void) sd_notify(false, "STOPPING=1");
+        safe_close(fd);
+        if (r < 0)
+                return log_error_errno(r, "%s%sclosing the connection with qmgr: %m", id,
+                                       id[0] ? ": " : "");
         return 0;
 }
 
@@ -258,13 +197,12 @@ int main(int argc, char **argv) {
         int r;
 
         log_set_ident("tern/local");
-        r = parse_argv(argc, argv);
+        r = service_main_args("local", "The tern local delivery agent. Serves qmgr's delivery "
+                              "requests on the connected\nsocket the service manager passes "
+                              "(LISTEN_FDS, Accept=yes).", false, argc, argv, &arg_service);
         if (r <= 0)
-                return r < 0 ? EX_USAGE : EXIT_SUCCESS;
-
+                return -r;
         r = run();
-        for (size_t i = 0; i < arg_n_overrides; i++)
-                free(arg_overrides[i]);
-        free(arg_overrides);
+        service_args_done(&arg_service);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

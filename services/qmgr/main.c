@@ -5,7 +5,6 @@
  *     systemd-socket-activate --datagram -l /run/tern/qmgr /usr/libexec/tern/qmgr -c /etc/tern
  * Datagrams are untrusted: anything but "i", "f" or "d DOMAIN" is ignored. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,52 +14,14 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "service.h"
 #include "qmgr.h"
 #include "tern-config.h"
 
-static const char *arg_config_dir = NULL;
-static char **arg_overrides = NULL;
-static size_t arg_n_overrides = 0;
+static ServiceArgs arg_service = {};
 
 /* How often idle agent connections are looked at. */
 #define QMGR_IDLE_CHECK_USEC (UINT64_C(5) * 1000000)
-
-static int parse_argv(int argc, char **argv) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                {}
-        };
-        int c;
-
-        while ((c = getopt_long(argc, argv, "c:o:vh", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config_dir = optarg;
-                        break;
-                case 'o': {
-                        char **l = realloc(arg_overrides, (arg_n_overrides + 2) * sizeof(char *));
-
-                        if (!l)
-                                return log_error_errno(-ENOMEM, "Out of memory.");
-                        arg_overrides = l;
-                        l[arg_n_overrides++] = optarg;
-                        l[arg_n_overrides] = NULL;
-                        break;
-                }
-                case 'v':
-                        log_set_max_level(LOG_DEBUG);
-                        break;
-                case 'h':
-                        printf("Usage: qmgr [-c DIR] [-o NAME=VALUE]... [-v]\n\n"
-                               "The tern queue manager. Takes its trigger socket from the service\n"
-                               "manager (LISTEN_FDS). Agent sockets are looked up in\n"
-                               "$RUNTIME_DIRECTORY (default /run/tern).\n");
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        return 1;
-}
 
 static int on_trigger(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Qmgr *q = userdata;
@@ -166,8 +127,8 @@ static int run(void) {
         (void) signal(SIGPIPE, SIG_IGN);
         raise_nofile();
 
-        q.config_dir = config_dir_resolve(arg_config_dir);
-        q.overrides = arg_overrides;
+        q.config_dir = config_dir_resolve(arg_service.config_dir);
+        q.overrides = arg_service.overrides;
         r = qmgr_settings_load(q.config_dir, q.overrides, &q.settings, &error);
         if (r < 0)
                 return log_error_errno(r, "%s", strempty(error));
@@ -246,10 +207,13 @@ int main(int argc, char **argv) {
         int r;
 
         log_set_ident("tern/qmgr");
-        r = parse_argv(argc, argv);
+        r = service_main_args("qmgr", "The tern queue manager. Takes its trigger socket from "
+                              "the service manager\n(LISTEN_FDS). Agent sockets are looked up "
+                              "in $RUNTIME_DIRECTORY (default /run/tern).", false, argc, argv,
+                              &arg_service);
         if (r <= 0)
-                return r < 0 ? EX_USAGE : EXIT_SUCCESS;
+                return -r;
         r = run();
-        free(arg_overrides);
+        service_args_done(&arg_service);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

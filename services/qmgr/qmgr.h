@@ -79,6 +79,7 @@ struct Message {
         Qmgr *q;
         char id[QUEUE_ID_MAX + 1];
         QueueFile *file;                /* open for update in active/ */
+        int lock_fd;                    /* holds the queue-file lock while active */
         uint64_t arrival_usec;
         unsigned batches;               /* batches not yet finished */
         Outcome *failed;                /* bounced recipients */
@@ -96,6 +97,7 @@ struct Batch {
         size_t *index;                  /* recipient indexes in the queue file */
         char **address;                 /* resolved recipient addresses */
         size_t n;
+        bool retried;                   /* already resent after a stale pooled connection */
         Batch *next;
 };
 
@@ -141,6 +143,7 @@ struct AgentConn {
         uint64_t idle_since;
         AgentConn *next_idle;
         AgentConn *all_next, *all_prev;
+        unsigned uses;                  /* requests sent on this connection */
 };
 
 struct Qmgr {

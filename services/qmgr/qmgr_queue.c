@@ -56,6 +56,7 @@ static Message *message_free(Message *m) {
                 m->next->prev = m->prev;
         q->n_messages--;
         queue_file_free(m->file);
+        safe_close(m->lock_fd);
         outcomes_free(m->failed, m->n_failed);
         outcomes_free(m->deferred, m->n_deferred);
         outcomes_free(m->delivered, m->n_delivered);
@@ -96,13 +97,7 @@ static const char *sender_of(const Message *m) {
 /* Postfix logs the status of every recipient qmgr settles itself (error, discard, expiry). */
 static void log_status(Message *m, const char *address, const char *relay, const char *dsn,
                        const char *status, const char *text) {
-        double delay = (double) (now_usec() - m->arrival_usec) / 1e6;
-
-        log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", m->id, "TERN_RECIPIENT=%s", address,
-                   "TERN_RELAY=%s", relay, "TERN_DSN=%s", dsn, "TERN_STATUS=%s", status,
-                   "TERN_DELAY=%.2f", delay,
-                   LOG_MESSAGE("%s: to=<%s>, relay=%s, delay=%.2g, dsn=%s, status=%s (%s)",
-                               m->id, address, relay, delay, dsn, status, text));
+        log_delivery(m->id, address, NULL, relay, m->arrival_usec, dsn, status, text);
 }
 
 void qmgr_message_result(Message *m, size_t index, const char *address, IpcStatus status,
@@ -160,7 +155,7 @@ static BounceRecipient *bounce_recipients(Message *m, const Outcome *o, size_t n
                         .dsn = o[i].dsn,
                         .action = action,
                         .remote_mta = NULL,
-                        .diagnostic = NULL,
+                        .diagnostic = o[i].text,
                         .reason = o[i].text,
                 };
         }
@@ -209,8 +204,11 @@ static int notify(Message *m, BounceKind kind, Outcome *o, size_t n, const char 
                 k = queue_dir_sync(q->dirs, QUEUE_INCOMING);
                 if (k < 0)
                         return log_warning_errno(k, "%s: cannot sync incoming/: %m", m->id);
+                /* A bounce of a null-sender message goes to the postmaster: Postfix's word. */
                 log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", m->id,
-                           LOG_MESSAGE("%s: sender %s notification: %s", m->id,
+                           LOG_MESSAGE("%s: %s %s notification: %s", m->id,
+                                       isempty(m->file->envelope->sender) ? "postmaster"
+                                                                          : "sender",
                                        kind == BOUNCE_FAILURE ? "non-delivery"
                                        : kind == BOUNCE_DELAY ? "delay status"
                                                               : "delivery status", id));
@@ -404,7 +402,8 @@ void qmgr_message_batch_done(Message *m) {
 static void move_corrupt(Qmgr *q, QueueName from, const char *id, int error) {
         int r = queue_file_move(q->dirs, id, from, QUEUE_CORRUPT);
 
-        log_struct_errno(LOG_CRIT, error, "TERN_QUEUE_ID=%s", id,
+        log_struct_errno(LOG_CRIT, error, "MESSAGE_ID=%s", TERN_MESSAGE_CORRUPT,
+                         "TERN_QUEUE_ID=%s", id,
                          LOG_MESSAGE("%s: queue file does not parse, %s corrupt/: %m", id,
                                      r >= 0 ? "moved to" : "cannot move it to"));
 }
@@ -596,12 +595,20 @@ static int message_plan(Message *m) {
 /* Takes id from queue `from` into the active set. Returns 0, or 1 when the active set is full
  * (the file stays where it is). */
 static int activate(Qmgr *q, QueueName from, const char *id) {
+        _cleanup_close_ int lock_fd = -EBADF;
         Message *m;
         QueueFile *f = NULL;
         int r;
 
         if (q->n_messages >= q->settings->message_active_limit)
                 return 1;
+        /* The queue-file lock (queue.h): a tool working on this file keeps it where it is
+         * until the next scan. */
+        r = queue_file_lock(queue_dirs_fd(q->dirs, from), id, /* wait= */ false, &lock_fd);
+        if (r == -EBUSY || r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return log_warning_errno(r, "%s: cannot lock the queue file: %m", id), 0;
         if (from != QUEUE_ACTIVE) {
                 r = queue_file_move(q->dirs, id, from, QUEUE_ACTIVE);
                 if (r == -ENOENT)
@@ -627,6 +634,7 @@ static int activate(Qmgr *q, QueueName from, const char *id) {
         }
         m->q = q;
         m->file = f;
+        m->lock_fd = TAKE_FD(lock_fd);
         snprintf(m->id, sizeof(m->id), "%s", id);
         m->arrival_usec = f->envelope->arrival_usec;
         m->next = q->messages;

@@ -101,11 +101,8 @@ static void batch_defer_all(Batch *b, const char *dsn, const char *relay, const 
         Message *m = b->msg;
 
         for (size_t i = 0; i < b->n; i++) {
-                log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", m->id, "TERN_RECIPIENT=%s",
-                           b->address[i], "TERN_RELAY=%s", relay, "TERN_DSN=%s", dsn,
-                           "TERN_STATUS=deferred",
-                           LOG_MESSAGE("%s: to=<%s>, relay=%s, dsn=%s, status=deferred (%s)",
-                                       m->id, b->address[i], relay, dsn, text));
+                log_delivery(m->id, b->address[i], NULL, relay, m->arrival_usec, dsn,
+                             "deferred", text);
                 qmgr_message_result(m, b->index[i], b->address[i], IPC_STATUS_DEFERRED, dsn,
                                     relay, text);
         }
@@ -223,11 +220,8 @@ static bool apply_reply(Batch *b, IpcReply *reply, const char *why) {
                 if (!r) {
                         qmgr_message_result(m, b->index[i], b->address[i], IPC_STATUS_DEFERRED,
                                             "4.3.0", b->dest->transport->name, why);
-                        log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", m->id, "TERN_RECIPIENT=%s",
-                                   b->address[i], "TERN_STATUS=deferred",
-                                   LOG_MESSAGE("%s: to=<%s>, relay=%s, dsn=4.3.0, "
-                                               "status=deferred (%s)", m->id, b->address[i],
-                                               b->dest->transport->name, why));
+                        log_delivery(m->id, b->address[i], NULL, b->dest->transport->name,
+                                     m->arrival_usec, "4.3.0", "deferred", why);
                         continue;
                 }
                 answered++;
@@ -269,6 +263,24 @@ static void conn_fail(AgentConn *c, int error, const char *what) {
                  c->transport->name, strerror(abs(error)));
         if (c->parser)
                 (void) ipc_reply_parser_take_partial(c->parser, &partial);
+        if (c->batch && c->uses > 1 && !c->batch->retried && (!partial || partial->n_results == 0)
+            && buf_pending(&c->in) == 0 && error != -ETIMEDOUT) {
+                /* A pooled connection whose agent had just exited (max_idle, max_use) as the
+                 * request went out: nothing was delivered, so try once more on a new one. */
+                Batch *b = TAKE_PTR(c->batch);
+                Destination *d = b->dest;
+
+                b->retried = true;
+                b->next = d->head;
+                d->head = b;
+                if (!d->tail)
+                        d->tail = b;
+                d->n_waiting++;
+                d->active--;
+                ready_add(d);
+                conn_free(c);
+                return;
+        }
         if (c->batch)
                 log_warning("%s: %s", c->batch->msg->id, why);
         conn_finish(c, partial, why);
@@ -467,6 +479,7 @@ static void conn_send(AgentConn *c, Batch *b) {
         int r;
 
         c->batch = b;
+        c->uses++;
         r = build_request(b, &req);
         if (r >= 0)
                 r = ipc_reply_parser_new_for(req, &c->parser);
@@ -550,7 +563,9 @@ void qmgr_close_idle(Qmgr *q, uint64_t now) {
                 while (*p) {
                         AgentConn *c = *p;
 
-                        if (now - c->idle_since >= q->settings->max_idle_usec) {
+                        /* Half of max_idle: the agent, which waits max_idle, never exits
+                         * under a request we are about to send. */
+                        if (now - c->idle_since >= q->settings->max_idle_usec / 2) {
                                 *p = c->next_idle;
                                 conn_free(c);
                         } else

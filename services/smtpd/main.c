@@ -6,7 +6,6 @@
  * SIGTERM/SIGINT stop it gracefully (messages being received are finished), SIGHUP re-reads
  * main.cf. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,84 +14,12 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "service.h"
 #include "smtpd.h"
 #include "tern-config.h"
 
-static const char *arg_config_dir = NULL;
-static char **arg_overrides = NULL;
-static size_t arg_n_overrides = 0;
+static ServiceArgs arg_service = {};
 static SmtpdRole arg_role = SMTPD_ROLE_SMTPD;
-
-static void help(void) {
-        printf("Usage: smtpd [OPTIONS]\n\n"
-               "The tern SMTP server. Takes its listening sockets from the service manager\n"
-               "(LISTEN_FDS), e.g. from tern-smtpd.socket or systemd-socket-activate.\n\n"
-               "  -c DIR             configuration directory (default $TERN_CONFIG, else %s)\n"
-               "  -o NAME=VALUE      override a main.cf parameter (as master.cf's -o)\n"
-               "      --role=ROLE    smtpd (port 25), submission (587) or smtps (465)\n"
-               "  -v                 verbose logging\n"
-               "  -h, --help         show this help\n"
-               "      --version      show the version\n", TERN_CONFIG_DIR);
-}
-
-static int add_override(const char *o) {
-        char **l = realloc(arg_overrides, (arg_n_overrides + 2) * sizeof(char *));
-
-        if (!l)
-                return -ENOMEM;
-        arg_overrides = l;
-        l[arg_n_overrides] = strdup(o);
-        if (!l[arg_n_overrides])
-                return -ENOMEM;
-        l[++arg_n_overrides] = NULL;
-        return 0;
-}
-
-static int parse_argv(int argc, char **argv) {
-        enum { ARG_ROLE = 0x100, ARG_VERSION };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "role", required_argument, NULL, ARG_ROLE },
-                {}
-        };
-        int c;
-
-        while ((c = getopt_long(argc, argv, "c:o:vh", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config_dir = optarg;
-                        break;
-                case 'o':
-                        if (add_override(optarg) < 0)
-                                return log_error_errno(-ENOMEM, "Out of memory.");
-                        break;
-                case 'v':
-                        log_set_max_level(LOG_DEBUG);
-                        break;
-                case ARG_ROLE:
-                        arg_role = smtpd_role_from_string(optarg);
-                        if (arg_role < 0) {
-                                log_error("--role=%s: expected smtpd, submission or smtps",
-                                          optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("tern smtpd %s\n", TERN_VERSION);
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        if (optind < argc) {
-                log_error("unexpected argument '%s'", argv[optind]);
-                return -EINVAL;
-        }
-        return 1;
-}
 
 static int on_sigterm(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
         Server *srv = userdata;
@@ -146,7 +73,8 @@ static int run(void) {
                 return log_error_errno(r, "Failed to allocate event loop: %m");
         (void) sd_event_set_watchdog(e, true);
 
-        r = server_new(e, config_dir_resolve(arg_config_dir), arg_overrides, arg_role, &srv);
+        r = server_new(e, config_dir_resolve(arg_service.config_dir), arg_service.overrides, arg_role,
+                       &srv);
         if (r < 0)
                 return r;
 
@@ -170,19 +98,26 @@ int main(int argc, char **argv) {
         int r;
 
         log_set_ident("tern/smtpd");
-        r = parse_argv(argc, argv);
+        r = service_main_args("smtpd", "The tern SMTP server. Takes its listening sockets from "
+                              "the service manager\n(LISTEN_FDS), e.g. from tern-smtpd.socket or "
+                              "systemd-socket-activate.", true, argc, argv, &arg_service);
         if (r <= 0)
-                return r < 0 ? EX_USAGE : EXIT_SUCCESS;
-        if (arg_role != SMTPD_ROLE_SMTPD) {
+                return -r;
+        if (arg_service.role) {
                 static char ident[32];
 
+                arg_role = smtpd_role_from_string(arg_service.role);
+                if (arg_role < 0) {
+                        log_error("--role=%s: expected smtpd, submission or smtps",
+                                  arg_service.role);
+                        service_args_done(&arg_service);
+                        return EX_USAGE;
+                }
                 snprintf(ident, sizeof(ident), "tern/%s", smtpd_role_to_string(arg_role));
                 log_set_ident(ident);
         }
 
         r = run();
-        for (size_t i = 0; i < arg_n_overrides; i++)
-                free(arg_overrides[i]);
-        free(arg_overrides);
+        service_args_done(&arg_service);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

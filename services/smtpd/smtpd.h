@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "config.h"
 #include "dict.h"
+#include "dns.h"
 #include "match.h"
 #include "queue.h"
 #include "rewrite.h"
@@ -218,6 +219,7 @@ typedef struct Server {
         char *queue_path;               /* the path queue is open on */
         WorkPool *pool;
         sd_event_source *pool_source;
+        Dns *dns;                       /* client name lookups; NULL: smtpd_peername_lookup = no */
         sd_event_source **listeners;
         size_t n_listeners;
         SmtpSession *sessions;          /* all live sessions, a doubly linked list */
@@ -235,6 +237,8 @@ Server *server_free(Server *srv);
 DEFINE_PTR_CLEANUP(Server *, server_free);
 /* Re-reads main.cf; on error keeps the old settings. New sessions get the new settings. */
 int server_reload(Server *srv);
+/* Whether new sessions look up the client name (smtpd_peername_lookup, and a resolver). */
+bool server_peername_lookup(Server *srv);
 /* Stops accepting, ends idle sessions, lets sessions in DATA finish; the loop exits when the
  * last one is gone. */
 void server_stop(Server *srv);

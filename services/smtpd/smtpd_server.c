@@ -162,6 +162,36 @@ static int open_queue(Server *srv) {
         return 0;
 }
 
+/* smtpd_peername_lookup: the resolver for client names, made when the setting is on (at start
+ * or at a reload that turns it on). TERN_DNS_SERVER (e.g. "127.0.0.1:5353") replaces the servers
+ * of /etc/resolv.conf: a test hook, as no Postfix parameter names the resolver's servers. */
+static int setup_dns(Server *srv) {
+        const char *servers = getenv("TERN_DNS_SERVER");
+        bool lookup;
+        int r;
+
+        r = config_get_bool(srv->settings->config, "smtpd_peername_lookup", &lookup);
+        if (r < 0)
+                return log_error_errno(r, "smtpd_peername_lookup: bad value: %m");
+        if (!lookup || srv->dns)
+                return 0;
+        r = dns_new_with_servers(srv->event, isempty(servers) ? NULL : servers,
+                                 /* options= */ NULL, &srv->dns);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up the resolver%s%s: %m",
+                                       isempty(servers) ? "" : " for TERN_DNS_SERVER=",
+                                       strempty(servers));
+        return 0;
+}
+
+bool server_peername_lookup(Server *srv) {
+        bool lookup;
+
+        return srv->dns &&
+               config_get_bool(srv->settings->config, "smtpd_peername_lookup", &lookup) >= 0 &&
+               lookup;
+}
+
 static int take_listeners(Server *srv) {
         _cleanup_(strv_freep) char **names = NULL;
         int n, r;
@@ -221,6 +251,9 @@ int server_new(sd_event *e, const char *config_dir, char *const *overrides, Smtp
         r = open_queue(srv);
         if (r < 0)
                 return r;
+        r = setup_dns(srv);
+        if (r < 0)
+                return r;
 
         r = workpool_new(SMTPD_FSYNC_THREADS, queue_dirs_sync_incoming, srv->queue, &srv->pool);
         if (r < 0)
@@ -251,6 +284,7 @@ int server_reload(Server *srv) {
                             s->queue_directory);
         smtpd_settings_unref(srv->settings);
         srv->settings = TAKE_PTR(s);
+        (void) setup_dns(srv);          /* logs; sessions go on without names */
         log_info("reloaded the configuration from %s", srv->config_dir);
         return 0;
 }
@@ -284,6 +318,7 @@ Server *server_free(Server *srv) {
         srv->pool_source = sd_event_source_disable_unref(srv->pool_source);
         while (srv->sessions)
                 smtp_session_free(srv->sessions);
+        srv->dns = dns_free(srv->dns);  /* after the sessions: they cancel their lookups */
         for (size_t i = 0; i < srv->n_listeners; i++)
                 sd_event_source_disable_unref(srv->listeners[i]);
         free(srv->listeners);

@@ -7,6 +7,8 @@
  * sanitised.
  *
  * The session is an explicit state machine (SessionState) driven by the event loop:
+ *   RESOLVING the client name is being looked up (smtpd_peername_lookup, through dns); the
+ *             connection is logged and greeted when the lookup is over, as Postfix does;
  *   COMMAND   reading commands; the transaction (MAIL, RCPT) is data, not a state, as in
  *             RFC 5321 §4.1.4;
  *   DATA      content after 354, until CRLF "." CRLF;
@@ -44,6 +46,7 @@
 #include "smtpd.h"
 
 typedef enum SessionState {
+        SESSION_RESOLVING,
         SESSION_COMMAND,
         SESSION_DATA,
         SESSION_BDAT,
@@ -92,6 +95,10 @@ struct SmtpSession {
         unsigned port;
         char client[LOG_SANITIZE_BUFSIZE + INET6_ADDRSTRLEN + 4];      /* "name[addr]" */
         char *name;                     /* verified client host name, or "unknown" */
+        char *reverse_name;             /* the PTR name, not verified, or "unknown" */
+        DnsNameStatus name_status;      /* for reject_unknown_client_hostname */
+        DnsNameStatus reverse_status;   /* for reject_unknown_reverse_client_hostname */
+        DnsQuery *dns_query;            /* while RESOLVING */
         char *helo;                     /* as sent, bounded; NULL before HELO/EHLO */
         bool esmtp;
         bool in_mynetworks;
@@ -115,6 +122,8 @@ struct SmtpSession {
 
 static int session_run(SmtpSession *s);
 static void session_end(SmtpSession *s, int reason);
+static int session_greet(SmtpSession *s);
+static void on_client_name(DnsQuery *q, int r, DnsClientName *result, void *userdata);
 
 SmtpSession *smtp_session_next(SmtpSession *s) {
         return s ? s->next : NULL;
@@ -168,6 +177,8 @@ static void log_reject(SmtpSession *s, const char *id, const char *what, const S
         log_sanitize(helo, sizeof(helo), strempty(s->helo), strlen(strempty(s->helo)),
                      LOG_SANITIZE_MAX);
         log_struct(LOG_INFO,
+                   "MESSAGE_ID=%s", strstr(r->text, "Relay access denied")
+                                            ? TERN_MESSAGE_RELAY_DENIED : "",
                    "TERN_QUEUE_ID=%s", id ? id : "NOQUEUE",
                    "TERN_CLIENT=%s", s->client,
                    "TERN_STATUS=reject",
@@ -598,6 +609,9 @@ static int message_begin(SmtpSession *s, bool bdat, SmtpdReply *ret_refusal) {
 
         cs = st->cleanup;
         cs.rewrite_headers = s->rewrite_headers;
+        /* Postfix >= 2.6 adds a missing Date:, Message-ID: and From: for the clients of
+         * local_header_rewrite_clients only, or for all with always_add_missing_headers. */
+        cs.add_missing_headers = st->cleanup.add_missing_headers || s->rewrite_headers;
         r = cleanup_new(&cs, queue_dirs_fd(s->srv->queue, QUEUE_INCOMING), env, &extra,
                         st->message_size_limit, &s->tx.cleanup);
         if (r < 0) {
@@ -910,9 +924,10 @@ static void commit_done(int result, void *userdata) {
                 s->n_ok[s->tx.bdat ? SMTP_VERB_BDAT : SMTP_VERB_DATA]--;
                 r = reply_dsn(s, result);
         } else {
-                if (msgid)
-                        log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", id, "TERN_MESSAGE_ID=%s", msgid,
-                                   LOG_MESSAGE("%s: message-id=%s", id, msgid));
+                log_struct(LOG_INFO, "MESSAGE_ID=%s", TERN_MESSAGE_ACCEPTED,
+                           "TERN_QUEUE_ID=%s", id, "TERN_MESSAGE_ID=%s", strempty(msgid),
+                           "TERN_CLIENT=%s", s->client, "TERN_SENDER=%s", s->tx.env->sender,
+                           LOG_MESSAGE("%s: message-id=%s", id, msgid ? msgid : "<>"));
                 r = reply(s, 250, "2.0.0", "Ok: queued as %s", id);
                 (void) queue_trigger_send(s->settings->trigger_path, QUEUE_TRIGGER_INCOMING,
                                           NULL);
@@ -1180,7 +1195,9 @@ SmtpSession *smtp_session_free(SmtpSession *s) {
         safe_close(s->fd);
         smtp_cmd_parser_free(s->parser);
         smtp_data_free(s->reader);
+        dns_query_cancel(s->dns_query);
         free(s->name);
+        free(s->reverse_name);
         free(s->helo);
         smtpd_settings_unref(s->settings);
         free(s);
@@ -1239,7 +1256,7 @@ int smtp_session_new(Server *srv, int fd, SmtpSession **ret) {
         SmtpdSettings *st = srv->settings;
         SmtpLimits limits = SMTP_LIMITS_RFC5321;
         SmtpSession *s;
-        int count, r;
+        int r;
 
         s = calloc(1, sizeof(*s));
         if (!s) {
@@ -1260,13 +1277,15 @@ int smtp_session_new(Server *srv, int fd, SmtpSession **ret) {
         r = peer_address(fd, s->addr, &s->port);
         if (r < 0)
                 goto fail;
-        /* smtpd_peername_lookup: reverse lookups need the dns module (c-ares); until it lands
-         * the client is "unknown", as Postfix names a client whose name it cannot verify. */
+        /* "unknown" until a lookup verifies a name, as Postfix names a client whose name it
+         * cannot verify or does not look up (smtpd_peername_lookup = no). */
         s->name = strdup("unknown");
-        if (!s->name) {
+        s->reverse_name = strdup("unknown");
+        if (!s->name || !s->reverse_name) {
                 r = -ENOMEM;
                 goto fail;
         }
+        s->name_status = s->reverse_status = DNS_NAME_NOT_FOUND;
         snprintf(s->client, sizeof(s->client), "%s[%s]", s->name, s->addr);
 
         r = match_list_address(st->mynetworks, s->addr);
@@ -1289,6 +1308,36 @@ int smtp_session_new(Server *srv, int fd, SmtpSession **ret) {
                                        /* accuracy= */ 0, on_timer, s);
         if (r < 0)
                 goto fail;
+
+        if (server_peername_lookup(srv)) {
+                r = dns_client_name_lookup(srv->dns, s->addr, on_client_name, s, &s->dns_query);
+                if (r >= 0) {
+                        s->state = SESSION_RESOLVING;
+                        (void) sd_event_source_set_io_events(s->io, 0);
+                        if (ret)
+                                *ret = s;
+                        return 0;
+                }
+                log_warning_errno(r, "cannot look up the name of %s, ignoring: %m", s->addr);
+        }
+        r = session_greet(s);
+        if (r < 0)
+                return r;
+        if (ret)
+                *ret = s;
+        return 0;
+fail:
+        log_warning_errno(r, "cannot set up a session for %s, closing it: %m", s->client);
+        smtp_session_free(s);
+        return r;
+}
+
+/* Logs the connection and greets (or refuses) the client. Returns 0, or < 0 when the session
+ * has been ended and freed. */
+static int session_greet(SmtpSession *s) {
+        SmtpdSettings *st = s->settings;
+        Server *srv = s->srv;
+        int count, r;
 
         log_struct(LOG_INFO, "TERN_CLIENT=%s", s->client,
                    LOG_MESSAGE("connect from %s", s->client));
@@ -1317,11 +1366,49 @@ int smtp_session_new(Server *srv, int fd, SmtpSession **ret) {
                 session_end(s, r);
                 return r;
         }
-        if (ret)
-                *ret = s;
         return 0;
 fail:
         log_warning_errno(r, "cannot set up a session for %s, closing it: %m", s->client);
         smtp_session_free(s);
         return r;
+}
+
+/* The end of the client name lookup: Postfix's warnings for names that do not verify, then the
+ * greeting. Names from the resolver are valid lower-case host names (dns.h). */
+static void on_client_name(DnsQuery *q, int r, DnsClientName *result, void *userdata) {
+        _cleanup_(dns_client_name_freep) DnsClientName *n = result;
+        SmtpSession *s = userdata;
+
+        (void) q;
+        s->dns_query = NULL;            /* finished: dns frees it */
+        s->state = SESSION_COMMAND;
+        if (r < 0)
+                log_warning_errno(r, "cannot look up the name of %s, ignoring: %m", s->addr);
+        else {
+                if (n->name_status == DNS_NAME_FORGED && n->error == -EADDRNOTAVAIL)
+                        log_warning("hostname %s does not resolve to address %s",
+                                    n->reverse_name, s->addr);
+                else if (n->name_status == DNS_NAME_FORGED)
+                        log_warning_errno(n->error, "hostname %s does not resolve to address %s: "
+                                          "%m", n->reverse_name, s->addr);
+                else if (n->name_status == DNS_NAME_TEMPFAIL &&
+                         n->reverse_status == DNS_NAME_OK)
+                        log_warning_errno(n->error, "%s: hostname %s verification failed: %m",
+                                          s->addr, n->reverse_name);
+                else if (n->reverse_status == DNS_NAME_TEMPFAIL)
+                        log_warning_errno(n->error, "%s: reverse lookup failed temporarily: %m",
+                                          s->addr);
+                else if (n->reverse_status == DNS_NAME_NOT_FOUND && n->error == -EBADMSG)
+                        log_warning("%s: the PTR record is not a valid host name", s->addr);
+
+                free(s->name);
+                s->name = TAKE_PTR(n->name);
+                free(s->reverse_name);
+                s->reverse_name = TAKE_PTR(n->reverse_name);
+                s->name_status = n->name_status;
+                s->reverse_status = n->reverse_status;
+                snprintf(s->client, sizeof(s->client), "%s[%s]", s->name, s->addr);
+        }
+        (void) sd_event_source_set_io_events(s->io, EPOLLIN);
+        (void) session_greet(s);
 }

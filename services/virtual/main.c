@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "ipc.h"
+#include "service.h"
 #include "log.h"
 #include "tern-config.h"
 #include "virtual.h"
@@ -25,137 +26,44 @@
 /* Bytes of one reply: IPC_RCPT_MAX result lines of at most IPC_LINE_MAX bytes and the end. */
 #define VIRTUAL_REPLY_MAX ((size_t) IPC_RCPT_MAX * (IPC_LINE_MAX + 2) + 16)
 
-static const char *arg_config_dir = NULL;
-static char **arg_overrides = NULL;
-static size_t arg_n_overrides = 0;
+static ServiceArgs arg_service = {};
 
-static void help(void) {
-        printf("Usage: virtual [OPTIONS]\n\n"
-               "The tern virtual mailbox delivery agent. Takes one connected socket from the\n"
-               "service manager (LISTEN_FDS, Accept=yes), e.g. from tern-virtual.socket or\n"
-               "systemd-socket-activate --accept.\n\n"
-               "  -c DIR             configuration directory (default $TERN_CONFIG, else %s)\n"
-               "  -o NAME=VALUE      override a main.cf parameter (as master.cf's -o)\n"
-               "  -v                 verbose logging\n"
-               "  -h, --help         show this help\n"
-               "      --version      show the version\n", TERN_CONFIG_DIR);
-}
-
-static int add_override(const char *o) {
-        char **l = realloc(arg_overrides, (arg_n_overrides + 2) * sizeof(char *));
-
-        if (!l)
-                return -ENOMEM;
-        arg_overrides = l;
-        l[arg_n_overrides] = strdup(o);
-        if (!l[arg_n_overrides])
-                return -ENOMEM;
-        l[++arg_n_overrides] = NULL;
-        return 0;
-}
-
-static int parse_argv(int argc, char **argv) {
-        enum { ARG_VERSION = 0x100 };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                {}
-        };
-        int c;
-
-        while ((c = getopt_long(argc, argv, "c:o:vh", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config_dir = optarg;
-                        break;
-                case 'o':
-                        if (add_override(optarg) < 0)
-                                return log_error_errno(-ENOMEM, "Out of memory.");
-                        break;
-                case 'v':
-                        log_set_max_level(LOG_DEBUG);
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("tern virtual %s\n", TERN_VERSION);
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        if (optind < argc) {
-                log_error("unexpected argument '%s'", argv[optind]);
-                return -EINVAL;
-        }
-        return 1;
-}
-
-/* The connected socket: exactly one stream socket from LISTEN_FDS. */
-static int take_socket(void) {
-        struct stat st;
-        int n;
-
-        n = sd_listen_fds(/* unset_environment= */ true);
-        if (n < 0)
-                return log_error_errno(n, "Failed to read LISTEN_FDS: %m");
-        if (n != 1)
-                return log_error_errno(-EBADF, "expected one connected socket (LISTEN_FDS=1, "
-                                       "Accept=yes), got %d", n);
-        if (fstat(SD_LISTEN_FDS_START, &st) < 0 || !S_ISSOCK(st.st_mode))
-                return log_error_errno(-ENOTSOCK, "fd %d is not a socket", SD_LISTEN_FDS_START);
-        return SD_LISTEN_FDS_START;
+static int handle(void *userdata, const IpcRequest *req, Buf *out) {
+        return virtual_request_handle(userdata, req, out);
 }
 
 static int run(void) {
         _cleanup_(virtual_settings_freep) VirtualSettings *s = NULL;
-        _cleanup_(ipc_request_parser_freep) IpcRequestParser *p = NULL;
         _cleanup_free_ char *err = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        const char *dir = config_dir_resolve(arg_config_dir);
-        uint64_t served = 0;
-        int r;
+        const char *dir = config_dir_resolve(arg_service.config_dir);
+        char id[QUEUE_ID_MAX + 1];
+        ServiceLoopLimits limits;
+        int fd, r;
 
         (void) signal(SIGPIPE, SIG_IGN);
 
-        r = virtual_settings_load(dir, arg_overrides, &s, &err);
+        r = virtual_settings_load(dir, arg_service.overrides, &s, &err);
         if (r < 0)
                 return log_error_errno(r, "%s: %s", dir, err ? err : "cannot load settings");
 
-        fd = take_socket();
+        fd = service_take_connection();
         if (fd < 0)
-                return fd;
-        r = ipc_request_parser_new(&p);
-        if (r < 0)
-                return log_error_errno(r, "Out of memory.");
+                return log_error_errno(fd, "expected one connected socket from the service "
+                                           "manager (LISTEN_FDS=1, Accept=yes): %m");
 
         (void) sd_notify(/* unset_environment= */ false, "READY=1");
-
-        while (s->max_use == 0 || served < s->max_use) {
-                _cleanup_(ipc_request_freep) IpcRequest *req = NULL;
-                _cleanup_(buf_done) Buf out = BUF_INIT(VIRTUAL_REPLY_MAX);
-
-                r = ipc_request_read(p, fd, s->max_idle_usec, &req);
-                if (r == 0 || r == -ETIMEDOUT) {
-                        log_debug("%s, exiting", r == 0 ? "qmgr closed the connection" :
-                                  "idle for max_idle");
-                        break;
-                }
-                if (r < 0)
-                        return log_error_errno(r, "bad request from qmgr, closing: %m");
-
-                r = virtual_request_handle(s, req, &out);
-                if (r < 0)
-                        return log_error_errno(r, "%s: cannot build the reply: %m", req->id);
-                r = ipc_write(fd, &out, s->ipc_timeout_usec);
-                if (r < 0)
-                        return log_error_errno(r, "%s: cannot send the reply to qmgr: %m",
-                                               req->id);
-                served++;
-        }
-
+        limits = (ServiceLoopLimits) {
+                .max_use = s->max_use,
+                .max_idle_usec = s->max_idle_usec,
+                .ipc_timeout_usec = s->ipc_timeout_usec,
+                .reply_max = VIRTUAL_REPLY_MAX,
+        };
+        r = service_serve_requests(fd, &limits, handle, s, id);
         (void) sd_notify(false, "STOPPING=1");
-        (void) shutdown(fd, SHUT_WR);
+        safe_close(fd);
+        if (r < 0)
+                return log_error_errno(r, "%s%sclosing the connection with qmgr: %m", id,
+                                       id[0] ? ": " : "");
         return 0;
 }
 
@@ -163,13 +71,14 @@ int main(int argc, char **argv) {
         int r;
 
         log_set_ident("tern/virtual");
-        r = parse_argv(argc, argv);
+        r = service_main_args("virtual", "The tern virtual mailbox delivery agent. Takes one "
+                              "connected socket from the\nservice manager (LISTEN_FDS, "
+                              "Accept=yes), e.g. from tern-virtual.socket or\n"
+                              "systemd-socket-activate --accept.", false, argc, argv,
+                              &arg_service);
         if (r <= 0)
-                return r < 0 ? EX_USAGE : EXIT_SUCCESS;
-
+                return -r;
         r = run();
-        for (size_t i = 0; i < arg_n_overrides; i++)
-                free(arg_overrides[i]);
-        free(arg_overrides);
+        service_args_done(&arg_service);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

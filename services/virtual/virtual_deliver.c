@@ -16,9 +16,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "mailbox.h"
@@ -135,6 +139,20 @@ typedef struct ChildReport {
 /* Creates the missing directories between the mailbox base (its first base_len bytes, which
  * must exist) and the last component of path, mode 0700, as virtual(8) does for
  * "example.com/bob/". Returns 0 or -errno. */
+
+/* The agent runs as tern with CAP_SETUID and CAP_SETGID (its unit grants them as ambient
+ * capabilities). A switch between two non-root uids keeps capabilities, so the child clears them
+ * itself: the mailbox is written with the owner's rights and nothing more. */
+static int drop_capabilities(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+
+        (void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        if (syscall(SYS_capset, &h, d) < 0)
+                return -errno;
+        return 0;
+}
+
 static int mkdir_parents(const char *path, size_t base_len) {
         _cleanup_free_ char *p = strdup(path);
 
@@ -163,6 +181,8 @@ _noreturn_ static void child_deliver(int pipe_fd, uid_t uid, gid_t gid, const ch
                         rep.error = -errno;
                 else if (geteuid() != uid || getegid() != gid)
                         rep.error = -EPERM;
+                else
+                        rep.error = drop_capabilities();
         }
         if (rep.error == 0) {
                 rep.stage = STAGE_DELIVERY;
@@ -327,39 +347,12 @@ static void recipient_handle(const VirtualSettings *s, const IpcRequest *req, Qu
                                    "cannot update mailbox");
 }
 
-/* Postfix's delay= shape: two significant digits below 10 s, whole seconds above. */
-static void delay_format(double d, char *buf, size_t size) {
-        if (d < 10)
-                (void) snprintf(buf, size, "%.2g", d);
-        else
-                (void) snprintf(buf, size, "%.0f", d);
-}
 
 static void result_log(const IpcRequest *req, const QueueFile *f, const IpcRcpt *rcpt,
                        const Outcome *o) {
-        char to[LOG_SANITIZE_BUFSIZE], orig[LOG_SANITIZE_BUFSIZE], text[IPC_TEXT_MAX * 4 + 4];
-        char delay_s[32];
-        uint64_t arrival = f ? f->envelope->arrival_usec : 0, now = now_usec(CLOCK_REALTIME);
-        double delay = arrival > 0 && now > arrival ? (double) (now - arrival) / 1e6 : 0;
-        const char *status = ipc_status_to_string(o->status);
-        bool show_orig = !streq(rcpt->original, rcpt->address);
-
-        log_sanitize(to, sizeof(to), rcpt->address, strlen(rcpt->address), LOG_SANITIZE_MAX);
-        log_sanitize(orig, sizeof(orig), rcpt->original, strlen(rcpt->original),
-                     LOG_SANITIZE_MAX);
-        log_sanitize(text, sizeof(text), o->text, strlen(o->text), IPC_TEXT_MAX);
-        delay_format(delay, delay_s, sizeof(delay_s));
-        log_struct(o->status == IPC_STATUS_SENT ? LOG_INFO : LOG_NOTICE,
-                   "TERN_QUEUE_ID=%s", req->id,
-                   "TERN_RECIPIENT=%s", to,
-                   "TERN_RELAY=%s", VIRTUAL_RELAY,
-                   "TERN_DSN=%s", o->dsn,
-                   "TERN_STATUS=%s", status,
-                   "TERN_DELAY=%s", delay_s,
-                   LOG_MESSAGE("%s: to=<%s>%s%s%s, relay=%s, delay=%s, dsn=%s, status=%s (%s)",
-                               req->id, to, show_orig ? ", orig_to=<" : "",
-                               show_orig ? orig : "", show_orig ? ">" : "", VIRTUAL_RELAY,
-                               delay_s, o->dsn, status, text));
+        log_delivery(req->id, rcpt->address, rcpt->original, VIRTUAL_RELAY,
+                     f ? f->envelope->arrival_usec : 0, o->dsn, ipc_status_to_string(o->status),
+                     o->text);
 }
 
 int virtual_request_handle(const VirtualSettings *s, const IpcRequest *req, Buf *out) {

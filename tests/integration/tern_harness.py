@@ -82,6 +82,8 @@ class Smtpd:
         argv = [SOCKET_ACTIVATE, "-l", f"127.0.0.1:{self.port}"] + passenv()
         if self.ipv6:
             argv += ["-l", f"[::1]:{self.port}"]
+        if "TERN_DNS_SERVER" in os.environ:     # the resolver test hook (test_smtpd_dns.py)
+            argv += ["-E", "TERN_DNS_SERVER"]
         argv += [SMTPD, "-c", self.dir] + self.extra_args
         env = dict(os.environ)
         env.pop("JOURNAL_STREAM", None)

@@ -107,7 +107,7 @@ class Qmgr(unittest.TestCase):
     def test_agent_crash_defers(self):
         with self.system() as ms:
             qid = ms.send("a@example.org", ["crash-x@remote.test"], MSG)
-            ms.wait_log(rf"^{qid}: to=<crash-x@remote\.test>, relay=fake, dsn=4\.3\.0, "
+            ms.wait_log(rf"^{qid}: to=<crash-x@remote\.test>, relay=fake, delay=[^,]+, dsn=4\.3\.0, "
                         rf"status=deferred \(delivery temporarily suspended: lost connection "
                         rf"with fake agent")
             self.wait_for(lambda: ms.queue_files("deferred") == [qid])
@@ -115,7 +115,7 @@ class Qmgr(unittest.TestCase):
     def test_missing_agent_defers(self):
         with self.system({"default_transport": "nosuch"}) as ms:
             qid = ms.send("a@example.org", ["x@remote.test"], MSG)
-            ms.wait_log(rf"^{qid}: to=<x@remote\.test>, relay=nosuch, dsn=4\.3\.0, "
+            ms.wait_log(rf"^{qid}: to=<x@remote\.test>, relay=nosuch, delay=[^,]+, dsn=4\.3\.0, "
                         rf"status=deferred \(delivery temporarily suspended: connect to ")
             self.wait_for(lambda: ms.queue_files("deferred") == [qid])
 
@@ -133,6 +133,19 @@ class Qmgr(unittest.TestCase):
             ms.wait_log(r"recovered 1 message\(s\) from active/")
             ms.wait_queue_empty(queues=("incoming", "active", "deferred"))
             self.assertTrue([d for d in self.deliveries() if d["id"] == qid])
+
+    def test_dead_destination_does_not_block_others(self):
+        with self.system({"initial_destination_concurrency": "2"}) as ms:
+            dead = [ms.send("a@example.org", [f"down-{i}@dead.test"], MSG) for i in range(6)]
+            alive = ms.send("a@example.org", ["ok@alive.test"], MSG)
+            ms.wait_log(r"fake:dead\.test: destination throttled after repeated failures")
+            ms.wait_log(rf"^{alive}: removed$")
+            self.wait_for(lambda: sorted(ms.queue_files("deferred")) == sorted(dead))
+            # Mail for the throttled destination is deferred without another attempt.
+            tried = {d["id"] for d in self.deliveries() if d["id"] in dead}
+            self.assertLess(len(tried), len(dead))
+            ms.wait_log(r"status=deferred \(delivery temporarily suspended: destination is not "
+                        r"responding\)")
 
     def test_dsn_fields_reach_the_agent(self):
         with self.system() as ms:

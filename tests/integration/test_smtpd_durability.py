@@ -142,7 +142,7 @@ class Crash(unittest.TestCase):
             for qid, complete in files.items():
                 if complete:
                     recs, content = read_queue_file(os.path.join(srv.queue, "incoming", qid))
-                    self.assertRegex(content.decode(), r"Subject: crash \d+\n\nx{2000}\n$")
+                    self.assertRegex(content.decode(), r"\nSubject: crash \d+\n(.*\n)*\nx{2000}\n$")
         finally:
             srv.tmp.cleanup()
 

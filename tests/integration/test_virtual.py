@@ -276,7 +276,7 @@ def run(tmp):
         # mbox: From_ line, headers, quoting, blank line.
         with open(os.path.join(vmail, "example.com", "carol"), "rb") as f:
             mbox = f.read()
-        check(re.match(rb"From alice@example\.org [A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d "
+        check(re.match(rb"From alice@example\.org  [A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d "
                        rb"\d\d:\d\d:\d\d \d{4}\n", mbox), "From_ line: %r" % mbox[:80])
         body = mbox.split(b"\n", 1)[1]
         want = (ADDED.format(orig="info@example.com", to="carol@example.com").encode() +

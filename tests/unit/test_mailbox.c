@@ -119,7 +119,7 @@ static void from_line(const char *sender, char *buf, size_t size) {
 
         ck_assert_ptr_nonnull(localtime_r(&t, &tm));
         ck_assert_uint_gt(strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm), 0);
-        snprintf(buf, size, "From %s %s\n", sender, date);
+        snprintf(buf, size, "From %s  %s\n", sender, date);
 }
 
 static const MailboxEnvelope test_env = {

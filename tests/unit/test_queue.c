@@ -989,6 +989,36 @@ START_TEST(test_move_remove)
 }
 END_TEST
 
+START_TEST(test_lock)
+{
+        TestQueue t;
+        _cleanup_(queue_envelope_freep) QueueEnvelope *e = envelope_full();
+        _cleanup_(queue_writer_freep) QueueWriter *w = NULL;
+        char id[QUEUE_ID_MAX + 1];
+        int in_fd, fd = -EBADF, fd2 = -EBADF;
+
+        test_queue_init(&t);
+        in_fd = queue_dirs_fd(t.dirs, QUEUE_INCOMING);
+        w = write_one(&t, e, true);
+        strcpy(id, queue_writer_id(w));
+        w = queue_writer_free(w);
+
+        ck_assert_int_eq(queue_file_lock(in_fd, id, false, &fd), 0);
+        /* Held: another taker is told so, without waiting. */
+        ck_assert_int_eq(queue_file_lock(in_fd, id, false, &fd2), -EBUSY);
+        /* Moving does not need the lock, but a later taker is told the name went away. */
+        ck_assert_int_eq(queue_file_move(t.dirs, id, QUEUE_INCOMING, QUEUE_HOLD), 0);
+        ck_assert_int_eq(queue_file_lock(in_fd, id, true, &fd2), -ENOENT);
+        ck_assert_int_eq(queue_file_lock(queue_dirs_fd(t.dirs, QUEUE_HOLD), id, false, &fd2),
+                         -EBUSY);
+        fd = safe_close(fd);
+        ck_assert_int_eq(queue_file_lock(queue_dirs_fd(t.dirs, QUEUE_HOLD), id, true, &fd2), 0);
+        fd2 = safe_close(fd2);
+        ck_assert_int_eq(queue_file_lock(in_fd, "../etc", false, &fd2), -EINVAL);
+        test_queue_done(&t);
+}
+END_TEST
+
 typedef struct ScanResult {
         char complete[8][QUEUE_ID_MAX + 1];
         char stale[8][QUEUE_ID_MAX + 1];
@@ -1227,6 +1257,7 @@ static Suite *queue_suite(void) {
         tc = tcase_create("dirs");
         tcase_add_test(tc, test_dirs);
         tcase_add_test(tc, test_move_remove);
+        tcase_add_test(tc, test_lock);
         tcase_add_test(tc, test_group_commit);
         tcase_add_test(tc, test_scan);
         suite_add_tcase(s, tc);

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* service: what every tern service shares outside its protocol: the command line (-c DIR,
+ * -o NAME=VALUE as master.cf's -o, -v, --help, --version, and --role where the service has
+ * roles), and, for the delivery agents (local, virtual, smtp, lmtp, pipe), the connected socket
+ * systemd passes for Accept=yes and the request loop of DESIGN.md's IPC: read one request with a
+ * deadline, answer it, exit after max_idle without a request, after max_use requests, or when
+ * qmgr closes the connection. Silent: the caller logs and prints (STYLE.md §2). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "ipc.h"
+#include "macro.h"
+
+typedef struct ServiceArgs {
+        const char *config_dir;         /* -c DIR, NULL when not given */
+        char **overrides;               /* -o NAME=VALUE, NULL-terminated, owned */
+        size_t n_overrides;
+        const char *role;               /* --role=ROLE, NULL when not given */
+        bool verbose;                   /* -v */
+} ServiceArgs;
+
+typedef enum ServiceArgsResult {
+        SERVICE_ARGS_RUN = 1,           /* go on */
+        SERVICE_ARGS_HELP = 2,          /* print service_help() and exit 0 */
+        SERVICE_ARGS_VERSION = 3,       /* print the version and exit 0 */
+} ServiceArgsResult;
+
+/* Parses argv. with_role accepts --role=ROLE. Returns a ServiceArgsResult, -EINVAL for a bad
+ * option or an extra argument (*ret_error names it: "unexpected argument 'x'"), -ENOMEM. */
+int service_parse_argv(int argc, char **argv, bool with_role, ServiceArgs *ret,
+                       char **ret_error);
+void service_args_done(ServiceArgs *a);
+/* The --help text: "Usage: NAME [OPTIONS]", summary, the options. Returns a malloc'd string or
+ * NULL. */
+char *service_help(const char *name, const char *summary, bool with_role);
+
+/* The connected socket of an Accept=yes instance: exactly one socket in LISTEN_FDS. Returns the
+ * fd, -EBADF when there is not exactly one, -ENOTSOCK, -errno. */
+int service_take_connection(void);
+
+/* Answers one request: appends the result lines and the end line to out. A negative return
+ * ends the loop with that error. */
+typedef int (*ServiceRequestFn)(void *userdata, const IpcRequest *req, Buf *out);
+
+typedef struct ServiceLoopLimits {
+        uint64_t max_use;               /* requests before exiting; 0: no limit */
+        uint64_t max_idle_usec;         /* waiting for a request */
+        uint64_t ipc_timeout_usec;      /* writing a reply */
+        size_t reply_max;               /* bytes of one reply */
+} ServiceLoopLimits;
+
+/* The agent's request loop on fd. Returns 0 when it ended normally (qmgr closed the
+ * connection, max_idle, max_use), else the error that ended it: the request parser's
+ * (-EBADMSG...), fn's, or ipc_write()'s. *ret_id names the request being answered when the
+ * error came from fn or the write ("" otherwise). */
+int service_serve_requests(int fd, const ServiceLoopLimits *limits, ServiceRequestFn fn,
+                           void *userdata, char ret_id[static QUEUE_ID_MAX + 1]);
+
+/* For main() only (the one place that may print): parses argv into *args, prints --help,
+ * --version or the error, and sets -v's log level. Returns 1 to go on, else the exit status
+ * (EXIT_SUCCESS after --help or --version, EX_USAGE after an error) as a negative number, so
+ * that main() does: r = service_main_args(...); if (r <= 0) return -r; */
+#include <stdio.h>
+#include <sysexits.h>
+
+#include "log.h"
+#include "tern-config.h"
+
+static inline int service_main_args(const char *name, const char *summary, bool with_role,
+                                    int argc, char **argv, ServiceArgs *args) {
+        _cleanup_free_ char *error = NULL, *help = NULL;
+        int r = service_parse_argv(argc, argv, with_role, args, &error);
+
+        switch (r) {
+        case SERVICE_ARGS_RUN:
+                if (args->verbose)
+                        log_set_max_level(LOG_DEBUG);
+                return 1;
+        case SERVICE_ARGS_HELP:
+                help = service_help(name, summary, with_role);
+                fputs(strempty(help), stdout);
+                return -EXIT_SUCCESS;
+        case SERVICE_ARGS_VERSION:
+                printf("tern %s %s\n", name, TERN_VERSION);
+                return -EXIT_SUCCESS;
+        default:
+                log_error("%s", error ? error : "out of memory");
+                return -EX_USAGE;
+        }
+}
