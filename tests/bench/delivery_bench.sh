@@ -17,8 +17,8 @@
 #              user, MESSAGES and SESSIONS must be multiples of it), POSTFIX_DEB (a postfix_*.deb
 #              to use instead of "apt-get download"), TERN=0 (Postfix half only), POSTFIX=0
 #              (tern half only), STALL (seconds without a new delivery before giving up, default
-#              120), MAX_USE (the virtual agents' max_use on both sides, default 100000; "-"
-#              keeps the default, 100, see README.md), EXTRA_CF (main.cf lines added on both
+#              120), MAX_USE (the virtual agents' max_use on both sides; default "-": each
+#              side's default, 100; see README.md), EXTRA_CF (main.cf lines added on both
 #              sides, e.g. "virtual_destination_concurrency_limit = 50"), KEEP=1 (keep the
 #              work directory with every log and print its name), STRACE=1 (run tern's
 #              services under "strace -c -w -f", attach one to Postfix's daemons, print the
@@ -353,12 +353,10 @@ USERS=${USERS:-10}
 TERN=${TERN:-1}
 POSTFIX=${POSTFIX:-1}
 STALL=${STALL:-120}
-MAX_USE=${MAX_USE:-100000}
-# The virtual agents' max_use, the same on both sides: by default high enough that no agent
-# exits during the run. With the default of 100 a tern agent exits after its 100th reply while
-# qmgr may already have handed the connection its next request; qmgr defers that message
-# ("lost connection with virtual agent: Broken pipe") for minimal_backoff_time instead of
-# retrying it on a new connection (README.md). MAX_USE=- shows it.
+MAX_USE=${MAX_USE:--}
+# The virtual agents' max_use, the same on both sides (by default each side's own, 100). Before
+# main at 33bfa45 tern's qmgr deferred a request that went out on a pooled connection just as its
+# agent exited after max_use; a high MAX_USE (no agent exits during the run) avoids that there.
 AGENT_OPTS=
 if [ "$MAX_USE" != - ]; then
         AGENT_OPTS="-o max_use=$MAX_USE"
