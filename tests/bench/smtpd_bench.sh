@@ -21,6 +21,8 @@
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$SRC/tests/bench/lib.sh"
 
 # --- inside the network namespace ------------------------------------------------------------
 # The outer half (below) builds and fetches, then re-runs this script under "unshare -n" with
@@ -38,9 +40,6 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
         tern_pid=
         drain_pid=
 
-        now() { date +%s.%N; }
-        rate() { echo "$1 / ($3 - $2)" | bc -l | awk '{ printf "%.1f", $1 }'; }
-        ratio() { echo "$1 / $2" | bc -l | awk '{ printf "%.2f", $1 }'; }
         count_files() { find "$1" -type f | wc -l; }
 
         tern_stop() {
@@ -72,38 +71,14 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
         ip link set lo up
         ulimit -n $((IDLE + 1024)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-        # Waits until something listens on 127.0.0.1:$1 and answers 220, then says QUIT, so that
-        # start-up (exec, first accept, process spawn) is not timed.
-        wait_ready() {
-                local _
-                for _ in $(seq 1 100); do
-                        if { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null; then
-                                if read -r -t 10 line <&3 && [[ $line == 220* ]]; then
-                                        printf 'QUIT\r\n' >&3
-                                        if ! timeout 10 cat <&3 >/dev/null; then
-                                                echo "port $1: no end after QUIT" >&2
-                                                exec 3<&-
-                                                return 1
-                                        fi
-                                        exec 3<&-
-                                        return 0
-                                fi
-                                exec 3<&-
-                        fi
-                        sleep 0.1
-                done
-                echo "no SMTP server on port $1" >&2
-                return 1
-        }
-
         # One smtp-source run: prints "seconds" for $2 sessions against port $1.
         run_source() {
                 local t0 t1
-                t0=$(now)
+                t0=$(bench_now)
                 # shellcheck disable=SC2086
                 "$SMTP_SOURCE" $SOURCE_OPTS -s "$2" -m "$MESSAGES" -l "$SIZE" -f "$SENDER" \
                         -t "$RCPT" "127.0.0.1:$1" >&2
-                t1=$(now)
+                t1=$(bench_now)
                 echo "$t0 $t1"
         }
 
@@ -114,7 +89,7 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
                 systemd-socket-activate -l "127.0.0.1:$TERN_PORT" \
                         "$SMTPD" -c "$WORK/tern" 2>>"$WORK/tern/smtpd.log" &
                 tern_pid=$!
-                wait_ready "$TERN_PORT"
+                bench_wait_ready "$TERN_PORT"
         }
         declare -A tern_rate pf_rate
         if [ "$TERN" = 1 ]; then
@@ -128,7 +103,7 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
                                 echo "tern: $n files in incoming/ after $MESSAGES messages" >&2
                                 exit 1
                         fi
-                        tern_rate[$s]=$(rate "$MESSAGES" "$t0" "$t1")
+                        tern_rate[$s]=$(bench_rate "$MESSAGES" "$t0" "$t1")
                 done
         fi
 
@@ -145,7 +120,7 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
                 chown "$PF_OWNER" "$PQ/public/qmgr"
                 cat 0<>"$PQ/public/qmgr" >/dev/null &
                 drain_pid=$!
-                wait_ready "$PF_PORT"
+                bench_wait_ready "$PF_PORT"
         }
         if [ "$POSTFIX" = 1 ]; then
                 for s in $SESSIONS; do
@@ -158,7 +133,7 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
                                 echo "postfix: $n files in incoming/ after $MESSAGES messages" >&2
                                 exit 1
                         fi
-                        pf_rate[$s]=$(rate "$MESSAGES" "$t0" "$t1")
+                        pf_rate[$s]=$(bench_rate "$MESSAGES" "$t0" "$t1")
                 done
         fi
 
@@ -169,7 +144,7 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
                 p=${pf_rate[$s]:--}
                 r=-
                 if [ "$t" != - ] && [ "$p" != - ]; then
-                        r=$(ratio "$t" "$p")
+                        r=$(bench_ratio "$t" "$p")
                 fi
                 printf '%-32s %12s %12s %8s\n' "$MESSAGES x $SIZE B, $s session(s)" "$t" "$p" "$r"
         done
@@ -196,13 +171,7 @@ TERN=${TERN:-1}
 POSTFIX=${POSTFIX:-1}
 SOURCE_OPTS=${SOURCE_OPTS:-}
 
-if [ "$(id -u)" != 0 ]; then
-        echo "smtpd_bench.sh: run as root (network namespace, Postfix's master)" >&2
-        exit 1
-fi
-for tool in unshare ip systemd-socket-activate python3 bc dpkg; do
-        command -v "$tool" >/dev/null || { echo "smtpd_bench.sh: $tool is missing" >&2; exit 1; }
-done
+bench_require smtpd_bench.sh unshare ip systemd-socket-activate python3 bc dpkg
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/smtpd_bench.XXXXXX")
 if [ "${KEEP:-}" = 1 ]; then
@@ -216,20 +185,11 @@ chmod 0755 "$WORK"
 # --- tern build ------------------------------------------------------------------------------
 SMTPD=
 if [ "$TERN" = 1 ]; then
-        if [ ! -d "$BUILD" ]; then
-                meson setup "$BUILD" "$SRC" --buildtype=release -Dtests=false >/dev/null
-        fi
-        if ! ninja -C "$BUILD" services/smtpd/smtpd >"$WORK/ninja.log" 2>&1; then
-                tail -20 "$WORK/ninja.log" >&2
-                echo "smtpd_bench.sh: cannot build services/smtpd/smtpd in $BUILD;" \
-                        "TERN=0 runs the Postfix half alone" >&2
+        if ! bench_build_tern "$SRC" "$BUILD" "$WORK/ninja.log" services/smtpd/smtpd; then
+                echo "smtpd_bench.sh: TERN=0 runs the Postfix half alone" >&2
                 exit 1
         fi
         SMTPD=$BUILD/services/smtpd/smtpd
-        if nm -D "$SMTPD" 2>/dev/null | grep -q __asan_ || nm "$SMTPD" 2>/dev/null |
-                        grep -q __asan_; then
-                echo "warning: $SMTPD is built with ASan; figures will be slow" >&2
-        fi
         mkdir -p "$WORK/tern"
         # The same settings as Postfix's main.cf below, where both have them. alias_maps is
         # empty on both sides (the host has no /etc/aliases.db); local_recipient_maps keeps its
@@ -248,43 +208,13 @@ fi
 
 # --- Postfix, extracted ----------------------------------------------------------------------
 PF=$WORK/postfix
-mkdir -p "$PF/root" "$PF/cf" "$PF/data"
-if [ -n "${POSTFIX_DEB:-}" ]; then
-        DEB=$POSTFIX_DEB
-else
-        (cd "$PF" && apt-get download postfix >/dev/null 2>&1)
-        DEB=$(ls "$PF"/postfix_*.deb)
-fi
-dpkg -x "$DEB" "$PF/root"
-PF_VERSION=$(dpkg-deb -f "$DEB" Version)
-# mail_owner: the "postfix" user when the host has one, else an existing unprivileged account;
-# setgid_group: "postdrop", else a group other than the owner's (Postfix refuses the same one).
-if getent passwd postfix >/dev/null && getent group postdrop >/dev/null; then
-        PF_OWNER=postfix
-        PF_GROUP=postdrop
-else
-        PF_OWNER=$(getent passwd | awk -F: '$3 > 0 && $3 < 65534 { print $1; exit }')
-        owner_gid=$(getent passwd "$PF_OWNER" | cut -d: -f4)
-        PF_GROUP=$(getent group | awk -F: -v g="$owner_gid" '$3 > 0 && $3 != g { print $1; exit }')
-fi
+bench_postfix_extract "$PF"
+bench_postfix_owner
+mkdir -p "$PF/cf" "$PF/data"
 chown "$PF_OWNER" "$PF/data"
-R=$PF/root
-# Paths point into the extracted package; the children's environment keeps LD_LIBRARY_PATH
-# because the binaries look for their libraries in /usr/lib/postfix. in_flow_delay = 0: cleanup
-# otherwise waits up to 1 s per message for a token that only a running qmgr hands out.
-cat > "$PF/cf/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-daemon_directory = $R/usr/lib/postfix/sbin
-command_directory = $R/usr/sbin
-meta_directory = $R/etc/postfix
-shlib_directory = $R/usr/lib/postfix
-mail_owner = $PF_OWNER
-setgid_group = $PF_GROUP
-import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH=$R/usr/lib/postfix
-maillog_file = $PF/maillog
-maillog_file_prefixes = $PF
+# in_flow_delay = 0: cleanup otherwise waits up to 1 s per message for a token that only a
+# running qmgr hands out.
+{ bench_postfix_main_cf "$PF"; cat <<EOF; } > "$PF/cf/main.cf"
 myhostname = bench.example
 mydestination = bench.example
 mynetworks = 127.0.0.0/8
@@ -309,8 +239,7 @@ postlog   unix-dgram n - n - 1 postlogd
 EOF
 
 echo "smtpd_bench: $MESSAGES messages of $SIZE bytes, sessions: $SESSIONS;" \
-        "${SOURCE_OPTS:+smtp-source options: $SOURCE_OPTS; }$(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg); $(uname -r);" \
-        "$(findmnt -no FSTYPE -T "$WORK") at $WORK"
+        "${SOURCE_OPTS:+smtp-source options: $SOURCE_OPTS; }$(bench_host "$WORK")"
 echo "tern: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?');" \
         "postfix: $PF_VERSION (mail_owner $PF_OWNER)"
 
