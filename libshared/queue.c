@@ -1202,9 +1202,7 @@ int queue_writer_finish(QueueWriter *w) {
         if (r < 0)
                 return writer_fail(w, r);
 
-        /* queue.h, "Durability": bytes durable before the bit exists, then the bit durable. */
-        if (fsync(w->fd) < 0)
-                return writer_fail(w, -errno);
+        /* queue.h, "Durability": marked complete, then one fsync makes bytes and mark durable. */
         if (fchmod(w->fd, 0700) < 0)
                 return writer_fail(w, -errno);
         if (fsync(w->fd) < 0)

@@ -75,16 +75,16 @@
  * == Durability (DESIGN.md, STYLE.md §1.8) ==
  * The writer creates incoming/ID with mode 0600 and O_EXCL, writes header, head, content,
  * tail, then rewrites the header with the real offsets. queue_writer_finish() then runs
- *   fsync(file)  ->  fchmod(0700)  ->  fsync(file)
- * The first fsync makes every byte durable before the owner-execute bit can exist, so no crash
- * can leave a file that carries the bit over bytes that were never written (some file systems
- * expose zero-filled blocks after a crash; the end record alone would not catch a hole in the
- * middle). The second fsync makes the bit itself durable: a crash before it leaves a complete
- * but unmarked file, which qmgr treats as incomplete and removes once it is old; the client
- * has had no 250 then, so nothing acknowledged is lost. The second fsync writes one inode, and
- * concurrent finishes share the file system's journal commit. The caller then makes the NAME
- * durable with queue_dir_sync(incoming) -- one call for a whole batch of finished files (group
- * commit, see workpool.h) -- and only after that replies 250.
+ *   fchmod(0700)  ->  fsync(file)
+ * the one fsync per accepted message of DESIGN.md: it makes the bytes and the completeness mark
+ * durable together. A crash before that fsync returns may leave the mark on a file whose bytes
+ * did not all reach the disk; its client has had no 250. A truncated file is caught by every
+ * reader (the header's offsets, the records, the "end" record and the file size must agree:
+ * -EBADMSG, qmgr moves it to corrupt/, nothing is silently lost or delivered half); file
+ * systems that write data before the metadata that exposes it (ext4 data=ordered, xfs, btrfs)
+ * do not show unwritten blocks inside a file. The caller then makes the NAME durable with
+ * queue_dir_sync(incoming) -- one call for a whole batch of finished files (group commit, see
+ * workpool.h) -- and only after that replies 250.
  *
  * Readers take a file without the owner-execute bit as incomplete (-EINPROGRESS) and never
  * parse it. Status bytes are written with pwrite() and no fsync: a lost flip only repeats a

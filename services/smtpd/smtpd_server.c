@@ -21,7 +21,7 @@
 
 /* Threads running queue_writer_finish(): fsyncs of different files proceed in parallel and share
  * the file system's journal commits; the directory fsync of each batch is shared by all. */
-#define SMTPD_FSYNC_THREADS 4
+#define SMTPD_FSYNC_THREADS 16
 /* When accept() runs out of file descriptors, try again after this long. */
 #define SMTPD_ACCEPT_RETRY_USEC (100 * 1000)
 
