@@ -28,6 +28,10 @@ LIMITS = {
         "tern-smtps.service": 2.0,
         "tern-qmgr.service": 2.0,
         "tern-virtual@.service": 2.0,
+        "tern-pickup@.service": 2.0,
+        "tern-smtp@.service": 2.0,
+        "tern-relay@.service": 2.0,
+        "tern-lmtp@.service": 2.0,
         "tern-local@.service": 4.0,
 }
 CATALOG_IDS = 7
