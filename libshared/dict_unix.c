@@ -85,7 +85,11 @@ static int unix_lookup(Dict *d, const char *key, char **ret_value) {
         size_t size = 4096;
         int r;
 
-        if (*key == '\0')
+        /* No account or group name has an '@' (useradd, groupadd and systemd-userdb refuse it):
+         * an address key (local_recipient_maps tries "user@domain" first) is answered here
+         * rather than by a walk through every NSS module. Nor does one have a '/' or a control
+         * byte. */
+        if (*key == '\0' || strpbrk(key, "@/\n\r"))
                 return 0;
 
         for (;;) {

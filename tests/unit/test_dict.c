@@ -532,6 +532,9 @@ START_TEST(test_unix)
         v = mfree(v);
         ck_assert_int_eq(dict_lookup(d, "no-such-user-tern-test", &v), 0);
         ck_assert_int_eq(dict_lookup(d, "", &v), 0);
+        /* Address keys and path-like keys are never account names. */
+        ck_assert_int_eq(dict_lookup(d, "root@example.test", &v), 0);
+        ck_assert_int_eq(dict_lookup(d, "root/x", &v), 0);
         d = dict_free(d);
 
         ck_assert_int_eq(dict_open("unix:group.byname", DICT_FLAGS_DEFAULT, &d, &error), 0);
