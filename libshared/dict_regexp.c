@@ -75,14 +75,15 @@ static bool level_repeat(RegexpLevel *l, size_t factor) {
         return true;
 }
 
-/* Parses "n}", "n,}", "n,m}" (closing "\\}" in basic syntax) at p. Returns the number of bytes
- * or 0 when this is not an interval, with the largest count in *ret_max. */
+/* Parses "n}", "n,}", "n,m}" and ",m}" (glibc takes "{,m}" as "{0,m}"; closing "\\}" in basic
+ * syntax) at p. Returns the number of bytes or 0 when this is not an interval, with the largest
+ * count in *ret_max. */
 static size_t parse_interval(const char *p, bool extended, size_t *ret_max) {
         const char *q = p;
         size_t n = 0, m = 0;
         bool comma = false, have_m = false;
 
-        if (!isdigit((unsigned char) *q))
+        if (!isdigit((unsigned char) *q) && *q != ',')
                 return 0;
         for (; isdigit((unsigned char) *q); q++)
                 n = MIN(n * 10 + (size_t) (*q - '0'), (size_t) REGEXP_EXPANDED_MAX + 1);

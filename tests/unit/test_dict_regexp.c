@@ -120,6 +120,7 @@ static const ErrorCase error_cases[] = {
           "large with its repetitions expanded" },
         { "/(a{1,100}){1,100}/ x\n", -EBADMSG, "too large" },
         { "/a\\{1,5000\\}/x x\n", -EBADMSG, "too large" },
+        { "/a{,29991} / x\n", -EBADMSG, "too large" },
         { "/((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)/ x\n", -EBADMSG, "too large" },
         { "/a+++++/ x\n", -EBADMSG, "more than 4 repetition operators in a row" },
         { "/a*****/ x\n", -EBADMSG, "more than 4 repetition operators in a row" },
