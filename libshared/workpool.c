@@ -113,7 +113,11 @@ static void *worker(void *userdata) {
                         for (Job *k = batch.head; k; k = k->next)
                                 k->result = r;
                         complete_locked(p, &batch);
-                        pthread_cond_broadcast(&p->wake);
+                        /* This thread runs the next batch itself when the loop comes back to
+                         * it; waking the others would only send them back to sleep. At stop
+                         * they must see that the last batch is done. */
+                        if (p->stopping)
+                                pthread_cond_broadcast(&p->wake);
                         continue;
                 }
 
