@@ -4,7 +4,7 @@
  * mailbox.h). The caller is trusted (it chose the path and switched credentials); message
  * content is copied byte for byte and only ever scanned for line starts, and mailbox files
  * are opened without following symbolic links. Maildir follows the Maildir(5) protocol:
- * tmp/ → fsync → link into new/; mbox follows Postfix's local(8): "From " line,
+ * tmp/ → fsync → link into new/ (the directory is not synced); mbox follows Postfix's local(8): "From " line,
  * ">From " quoting, one fsync, truncation to the old size on failure. */
 #include <fcntl.h>
 #include <limits.h>
@@ -254,13 +254,12 @@ int mailbox_maildir_deliver(const char *dir, QueueFile *f, const MailboxEnvelope
                 return r;
         }
 
-        /* The name in new/ must survive a crash before the agent reports success. */
-        r = NEG_ERRNO(fsync(new_fd));
-        if (r < 0 && r != -EINVAL) {
-                (void) unlinkat(new_fd, name, 0);
-                return r;
-        }
-
+        /* One fsync per delivery (DESIGN.md), as Postfix's and Dovecot's Maildir writers do:
+         * the file is durable before it gets its name in new/, and new/ is not synced. On a
+         * journaled file system (ext4, XFS) that also holds the queue, the link is committed no
+         * later than qmgr's removal of the queue file, which comes after it; a mailbox on
+         * another file system, or one without a journal, keeps a window of a few seconds in
+         * which a crash can lose the name after the queue file is gone. */
         if (ret_path) {
                 if (asprintf(&path, "%s/new/%s", dir, name) < 0)
                         return -ENOMEM;

@@ -47,8 +47,8 @@ int mailbox_lock_from_string(const char *s, unsigned *ret);
 /* Maildir delivery as Dovecot reads it: creates dir and dir/{tmp,new,cur} (0700) when
  * missing (dir's parent must exist), writes tmp/<unique> (Maildir++ name
  * "<sec>.M<usec>P<pid>R<random>.<host>"), fsync, then link into new/ and unlink tmp (rename
- * where link() is not supported), and fsync new/. Runs with the caller's credentials (the
- * caller has switched to the recipient's uid/gid). size_limit: 0 none, else -EFBIG when the
+ * where link() is not supported); new/ itself is not synced (see mailbox.c). Runs with the
+ * caller's credentials (the caller has switched to the recipient's uid/gid). size_limit: 0 none, else -EFBIG when the
  * message with the added headers would exceed it. Returns 0 with *ret_path (malloc'd, the
  * path of the file in new/) when ret_path is not NULL; -errno otherwise: -ENOSPC, -EDQUOT,
  * -EFBIG (mailbox full: 4.2.2 / 5.2.2), -EACCES, -ENOTDIR, -EINVAL (bad envelope), -EIO...

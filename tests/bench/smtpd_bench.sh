@@ -17,7 +17,8 @@
 #              postfix_*.deb to use instead of "apt-get download"), TERN=0 (Postfix half only),
 #              POSTFIX=0 (tern half only), KEEP=1 (keep the work directory and print its name),
 #              SOURCE_OPTS (more smtp-source options, e.g. "-d": all messages of a session over
-#              one connection).
+#              one connection), FRESH_FS=0 (all runs in the work directory's file system instead
+#              of a fresh ext4 per run, see lib.sh), FS_SIZE (of those, default 4G).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -33,6 +34,8 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
         SENDER=bench@bench.example
         RCPT=root@bench.example
         PF=$WORK/postfix
+        TQ=$WORK/tern/queue
+        PQ=$PF/queue
         PF_ROOT=$PF/root
         export LD_LIBRARY_PATH=$PF_ROOT/usr/lib/postfix
         SMTP_SOURCE=$PF_ROOT/usr/sbin/smtp-source
@@ -66,7 +69,8 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
                         drain_pid=
                 fi
         }
-        trap 'tern_stop; pf_stop' EXIT
+        trap 'tern_stop; pf_stop; bench_fs_release "$TQ" "$WORK/tern.img";
+              bench_fs_release "$PQ" "$WORK/postfix.img"' EXIT
 
         ip link set lo up
         ulimit -n $((IDLE + 1024)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -83,9 +87,17 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
         }
 
         # --- tern ----------------------------------------------------------------------------
-        TQ=$WORK/tern/queue
+        # fresh_queue DIR IMG: an empty queue directory DIR, on a new file system when FRESH_FS.
+        fresh_queue() {
+                if [ "$FRESH_FS" = 1 ]; then
+                        bench_fresh_fs "$2" "$1" "$FS_OPTS"
+                else
+                        rm -rf "$1"
+                        mkdir "$1"
+                fi
+        }
         tern_start() {
-                rm -rf "$TQ"
+                fresh_queue "$TQ" "$WORK/tern.img"
                 systemd-socket-activate -l "127.0.0.1:$TERN_PORT" \
                         "$SMTPD" -c "$WORK/tern" 2>>"$WORK/tern/smtpd.log" &
                 tern_pid=$!
@@ -108,10 +120,8 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
         fi
 
         # --- Postfix -------------------------------------------------------------------------
-        PQ=$PF/queue
         pf_start() {
-                rm -rf "$PQ"
-                mkdir "$PQ"
+                fresh_queue "$PQ" "$WORK/postfix.img"
                 "$POSTFIX_CMD" -c "$PF/cf" start >>"$PF/start.log" 2>&1
                 # A stand-in for the absent qmgr's trigger FIFO: cleanup pokes it after each
                 # message and would otherwise log "unable to look up public/qmgr" every time.
@@ -170,6 +180,7 @@ IDLE=${IDLE:-1000}
 TERN=${TERN:-1}
 POSTFIX=${POSTFIX:-1}
 SOURCE_OPTS=${SOURCE_OPTS:-}
+FRESH_FS=${FRESH_FS:-1}
 
 bench_require smtpd_bench.sh unshare ip systemd-socket-activate python3 bc dpkg
 
@@ -177,10 +188,19 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/smtpd_bench.XXXXXX")
 if [ "${KEEP:-}" = 1 ]; then
         trap 'echo "work directory kept: $WORK"' EXIT
 else
-        trap 'rm -rf "$WORK"' EXIT
+        trap 'umount "$WORK/tern/queue" "$WORK/postfix/queue" 2>/dev/null; rm -rf "$WORK"' EXIT
 fi
 # Postfix's daemons run as an unprivileged user and must reach their queue below this.
 chmod 0755 "$WORK"
+FS_OPTS=
+if [ "$FRESH_FS" = 1 ]; then
+        if FS_OPTS=$(bench_fs_opts "$WORK"); then
+                echo "each run on a fresh file system: mkfs.ext4 ${FS_OPTS:-(with a journal)} on a loop device"
+        else
+                echo "$WORK is not on ext4: all runs share its file system" >&2
+                FRESH_FS=0
+        fi
+fi
 
 # --- tern build ------------------------------------------------------------------------------
 SMTPD=
@@ -243,5 +263,5 @@ echo "smtpd_bench: $MESSAGES messages of $SIZE bytes, sessions: $SESSIONS;" \
 echo "tern: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?');" \
         "postfix: $PF_VERSION (mail_owner $PF_OWNER)"
 
-export BENCH_INNER=1 WORK SMTPD MESSAGES SIZE SESSIONS IDLE TERN POSTFIX PF_OWNER SOURCE_OPTS
+export BENCH_INNER=1 FRESH_FS FS_OPTS WORK SMTPD MESSAGES SIZE SESSIONS IDLE TERN POSTFIX PF_OWNER SOURCE_OPTS
 unshare -n "$BASH" "$0"
