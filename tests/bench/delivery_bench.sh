@@ -19,7 +19,8 @@
 #              (tern half only), STALL (seconds without a new delivery before giving up, default
 #              120), MAX_USE (the virtual agents' max_use on both sides; default "-": each
 #              side's default, 100; see README.md), EXTRA_CF (main.cf lines added on both
-#              sides, e.g. "virtual_destination_concurrency_limit = 50"), KEEP=1 (keep the
+#              sides, e.g. "virtual_destination_concurrency_limit = 50"), FRESH_FS=0 (no fresh
+#              file systems per run, see lib.sh), FS_SIZE (theirs, default 4G), KEEP=1 (keep the
 #              work directory with every log and print its name), STRACE=1 (run tern's
 #              services under "strace -c -w -f", attach one to Postfix's daemons, print the
 #              wall time they spend in each system call; the rates are then not comparable),
@@ -68,7 +69,22 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
                 tern_pids=()
         }
         pf_stop() { "$POSTFIX_CMD" -c "$PF/cf" stop >/dev/null 2>&1 || true; }
-        trap 'tern_stop; pf_stop' EXIT
+        # fresh_dir DIR IMG: an empty DIR, on a new file system when FRESH_FS (lib.sh).
+        fresh_dir() {
+                if [ "$FRESH_FS" = 1 ]; then
+                        bench_fresh_fs "$2" "$1" "$FS_OPTS"
+                else
+                        rm -rf "$1"
+                        mkdir -p "$1"
+                fi
+        }
+        release_all() {
+                local d
+                for d in tern/queue tern/mail postfix/queue postfix/mail; do
+                        bench_fs_release "$WORK/$d" "$WORK/${d/\//-}.img"
+                done
+        }
+        trap 'tern_stop; pf_stop; release_all' EXIT
 
         ip link set lo up
 
@@ -220,8 +236,10 @@ PY
         }
         tern_start() {
                 local _
-                rm -rf "$T/queue" "$RUN" "$T/mail"
-                mkdir -p "$RUN" "$T/mail"
+                fresh_dir "$T/queue" "$WORK/tern-queue.img"
+                fresh_dir "$T/mail" "$WORK/tern-mail.img"
+                rm -rf "$RUN"
+                mkdir -p "$RUN"
                 chown "$VUID:$VGID" "$T/mail"
                 # shellcheck disable=SC2086
                 tern_spawn virtual systemd-socket-activate --accept -l "$RUN/virtual" \
@@ -275,8 +293,8 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
 
         # --- Postfix -------------------------------------------------------------------------
         pf_start() {
-                rm -rf "$PF/queue" "$PF/mail"
-                mkdir "$PF/queue" "$PF/mail"
+                fresh_dir "$PF/queue" "$WORK/postfix-queue.img"
+                fresh_dir "$PF/mail" "$WORK/postfix-mail.img"
                 chown "$VUID:$VGID" "$PF/mail"
                 "$POSTFIX_CMD" -c "$PF/cf" start >>"$PF/start.log" 2>&1
                 bench_wait_ready "$PF_PORT"
@@ -382,10 +400,21 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/delivery_bench.XXXXXX")
 if [ "${KEEP:-}" = 1 ]; then
         trap 'echo "work directory kept: $WORK"' EXIT
 else
-        trap 'rm -rf "$WORK"' EXIT
+        trap 'umount "$WORK"/{tern,postfix}/{queue,mail} 2>/dev/null; rm -rf "$WORK"' EXIT
 fi
 # Postfix's daemons and the mailbox owner run unprivileged and must reach what is below this.
 chmod 0755 "$WORK"
+FRESH_FS=${FRESH_FS:-1}
+FS_OPTS=
+if [ "$FRESH_FS" = 1 ]; then
+        if FS_OPTS=$(bench_fs_opts "$WORK"); then
+                echo "each run's queue and mailboxes on fresh file systems:" \
+                     "mkfs.ext4 ${FS_OPTS:-(with a journal)} on loop devices"
+        else
+                echo "$WORK is not on ext4: all runs share its file system" >&2
+                FRESH_FS=0
+        fi
+fi
 
 # The virtual mailbox table, the same file on both sides: userN@bench.example -> userN/ (a
 # Maildir under virtual_mailbox_base). texthash: is read as is by both, no map build needed.
@@ -463,7 +492,7 @@ echo "delivery_bench: $MESSAGES messages of $SIZE bytes over $SESSIONS sessions 
 echo "tern: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?');" \
         "postfix: $PF_VERSION (mail_owner $PF_OWNER)"
 
-export BENCH_INNER=1 WORK BUILD MESSAGES SIZE SESSIONS USERS TERN POSTFIX STALL VUID VGID \
+export BENCH_INNER=1 FRESH_FS FS_OPTS WORK BUILD MESSAGES SIZE SESSIONS USERS TERN POSTFIX STALL VUID VGID \
         AGENT_OPTS
 export STRACE=${STRACE:-} PERF=${PERF:-} PERF_LINES=${PERF_LINES:-30}
 unshare -n "$BASH" "$0"
