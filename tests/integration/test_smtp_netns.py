@@ -12,7 +12,8 @@ hosts whose every process (smtpd, qmgr, agents) runs in their namespace and asks
        10.77.0.21          ar.test, six.test); nothing listens on 10.77.0.21
   c    10.77.0.30          host C: a tern smtpd on :2525 that relays for the LAN (queue only)
        10.77.0.31          a scripted SMTP server on :25 (4xx on demand), a thread of the test
-  r    10.77.0.40          host R: smtpd, qmgr, smtp with relayhost = [10.77.0.30]:2525
+  r    10.77.0.40 fd77::40 host R: smtpd, qmgr, smtp with relayhost = [10.77.0.30]:2525,
+       10.77.0.41          smtp_bind_address = 10.77.0.41, inet_protocols = ipv4
 
 Mail submitted to A (or R) for:
 - user@b.test: MX to mx.b.test, into B's Maildir (A and AAAA records: either address will do);
@@ -22,7 +23,9 @@ Mail submitted to A (or R) for:
 - user@nullmx.test: a null MX (RFC 7505) bounces at once with 5.1.10;
 - user@loop.test: the MX is A itself: bounced, "mail for loop.test loops back to myself";
 - user@c.test: transport_maps "smtp:[10.77.0.30]:2525" wins over c.test's MX;
-- anything from R: relayhost = [10.77.0.30]:2525, not B although b.test's MX says B;
+- anything from R: relayhost = [10.77.0.30]:2525, not B although b.test's MX says B, from
+  smtp_bind_address; R's transport_maps sends six.test by MX, which has only an AAAA record:
+  R (inet_protocols = ipv4) never asks for AAAA records and cannot deliver it;
 - user@d.test: the scripted server answers 450; deferred, and the retry after it relents
   delivers;
 - three recipients at b.test, one unknown to B: 550 bounces that one (the bounce notice reaches
@@ -48,8 +51,8 @@ import netns  # noqa: E402
 VUID = 5000
 SMTP_AGENT = os.path.join(BUILD_ROOT, "services", "smtp", "smtp")
 DNS = "10.77.0.53"
-A, B, B_DEAD, C, SCRIPTED, R = ("10.77.0.10", "10.77.0.20", "10.77.0.21", "10.77.0.30",
-                                "10.77.0.31", "10.77.0.40")
+A, B, B_DEAD, C, SCRIPTED, R, R_BIND = ("10.77.0.10", "10.77.0.20", "10.77.0.21",
+                                        "10.77.0.30", "10.77.0.31", "10.77.0.40", "10.77.0.41")
 A6, B6 = "fd77::10", "fd77::20"
 
 HOSTS = {
@@ -57,7 +60,7 @@ HOSTS = {
     "a": [f"{A}/24", f"{A6}/64"],
     "b": [f"{B}/24", f"{B_DEAD}/24", f"{B6}/64"],
     "c": [f"{C}/24", f"{SCRIPTED}/24"],
-    "r": [f"{R}/24"],
+    "r": [f"{R}/24", f"{R_BIND}/24", "fd77::40/64"],
 }
 
 ZONE = [
@@ -229,7 +232,12 @@ class AcrossTheNetwork(unittest.TestCase):
             {"myhostname": "mx.r.test", "mydomain": "r.test",
              "mydestination": "$myhostname, localhost",
              "mynetworks": "127.0.0.0/8, 10.77.0.0/24",
-             "relayhost": f"[{C}]:2525"}, agents=("smtp",))
+             "relayhost": f"[{C}]:2525", "smtp_bind_address": R_BIND,
+             "inet_protocols": "ipv4"}, agents=("smtp",))
+        with open(os.path.join(cls.r.dir, "transport"), "w") as f:
+            f.write("six.test smtp:six.test\n")
+        with open(os.path.join(cls.r.dir, "main.cf"), "a") as f:
+            f.write(f"transport_maps = texthash:{cls.r.dir}/transport\n")
         cls.cleanups.append(lambda: (cls.r.stop(), cls.r.smtpd.tmp.cleanup()))
         cls.r.start()
 
@@ -376,10 +384,24 @@ class AcrossTheNetwork(unittest.TestCase):
         records, _ = got[0]
         self.assertEqual([f[2] for f in record(records, "rcpt")], ["alice@b.test"])
         self.assertEqual(record(records, "sender")[0][0], "someone@r.test")
+        # smtp_bind_address: C saw R's second address.
+        self.assertEqual(record(records, "client_addr"), [[R_BIND]])
         # Not by MX: B never saw it, and R asked no MX question.
         self.assertFalse([m for m in maildir_messages(self.maildir(self.b, "alice@b.test"))
                           if subj.encode() in m])
-        self.assertNotIn(R, [c for t, _, c in self.dns.queries() if t == "MX"])
+        self.assertNotIn(("MX", "b.test", R), self.dns.queries())
+
+    def test_inet_protocols_ipv4_only(self):
+        subj = unique("v4only")
+        qid = self.r.send("alice@a.test", ["erin@six.test"], message(subj))
+        m = self.r.wait_log(rf"^{qid}: to=<erin@six\.test>, relay=none, .*dsn=(\d\.\d+\.\d+), "
+                            rf"status=(\w+) \(Host or domain name not found\. Name service "
+                            rf"error for name=mx6\.b\.test type=A: ", name="smtp", timeout=30)
+        self.assertIn(m.group(2), ("bounced", "deferred"))
+        asked = [(t, n) for t, n, c in self.dns.queries() if c == R]
+        self.assertIn(("MX", "six.test"), asked)
+        self.assertIn(("A", "mx6.b.test"), asked)
+        self.assertNotIn("AAAA", [t for t, _ in asked])
 
     def test_4xx_defers_then_retry_delivers(self):
         subj = unique("defer")
