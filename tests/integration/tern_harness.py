@@ -3,8 +3,15 @@
 systemd-socket-activate (the LISTEN_FDS path systemd uses), on a temporary configuration and
 queue; read queue files back; talk raw SMTP.
 
-TERN_BUILD_ROOT is the build directory; smtpd is services/smtpd/smtpd under it."""
+TERN_BUILD_ROOT is the build directory; smtpd is services/smtpd/smtpd under it.
 
+Every service can run inside a network namespace (netns=NAME: "nsenter --net=/run/netns/NAME"
+in front of its launcher) and smtpd can listen on given addresses (listen=["10.77.0.2:25"]);
+the test then reaches it from inside that namespace (in_netns()). env={NAME: value} sets
+variables in every service of a system (systemd-socket-activate -E)."""
+
+import contextlib
+import ctypes
 import os
 import re
 import shutil
@@ -42,6 +49,57 @@ def passenv():
     return out
 
 
+NETNS_DIR = "/run/netns"
+CLONE_NEWNET = 0x40000000
+_libc = None
+
+
+def _setns(fd):
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+@contextlib.contextmanager
+def in_netns(name):
+    """Runs the body with the calling thread in network namespace name (made by "ip netns
+    add"); None: where it is. Sockets made inside stay in that namespace afterwards."""
+    if name is None:
+        yield
+        return
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        target = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _setns(target)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _setns(own)
+    finally:
+        os.close(own)
+
+
+def netns_prefix(name):
+    """The argv prefix that runs a program in network namespace name (none for None)."""
+    return [] if name is None else ["nsenter", f"--net={os.path.join(NETNS_DIR, name)}"]
+
+
+def env_args(env):
+    return [a for k, v in (env or {}).items() for a in ("-E", f"{k}={v}")]
+
+
+def split_hostport(text):
+    """"10.0.0.1:25" or "[::1]:25" to (host, port)."""
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 def free_port(host="127.0.0.1"):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
@@ -54,11 +112,16 @@ class Smtpd:
     queue and the log (stderr). Use as a context manager."""
 
     def __init__(self, main_cf=None, users=("alice", "bob", "postmaster"), ipv6=False,
-                 queue_dir=None, extra_args=()):
+                 queue_dir=None, extra_args=(), listen=None, netns=None, env=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="tern-smtpd.")
         self.dir = self.tmp.name
         self.queue = queue_dir or os.path.join(self.dir, "queue")
-        self.port = free_port()
+        # listen: ["addr:port", "[v6]:port"]; the first is where the test connects.
+        self.listen = list(listen or [])
+        self.host = split_hostport(self.listen[0])[0] if self.listen else "127.0.0.1"
+        self.port = split_hostport(self.listen[0])[1] if self.listen else free_port()
+        self.netns = netns
+        self.service_env = dict(env or {})
         self.ipv6 = ipv6
         self.log_path = os.path.join(self.dir, "smtpd.log")
         self.proc = None
@@ -79,11 +142,15 @@ class Smtpd:
                 f.write(f"{k} = {v}\n")
 
     def start(self):
-        argv = [SOCKET_ACTIVATE, "-l", f"127.0.0.1:{self.port}"] + passenv()
+        argv = netns_prefix(self.netns) + [SOCKET_ACTIVATE]
+        for a in self.listen or [f"127.0.0.1:{self.port}"]:
+            argv += ["-l", a]
+        argv += passenv()
         if self.ipv6:
             argv += ["-l", f"[::1]:{self.port}"]
         if "TERN_DNS_SERVER" in os.environ:     # the resolver test hook (test_smtpd_dns.py)
             argv += ["-E", "TERN_DNS_SERVER"]
+        argv += env_args(self.service_env)
         argv += [SMTPD, "-c", self.dir] + self.extra_args
         env = dict(os.environ)
         env.pop("JOURNAL_STREAM", None)
@@ -93,7 +160,9 @@ class Smtpd:
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                with in_netns(self.netns):
+                    s = socket.create_connection((self.host, self.port), timeout=1)
+                with s:
                     s.settimeout(5)
                     s.recv(512)
                     s.sendall(b"QUIT\r\n")
@@ -152,7 +221,8 @@ class Smtpd:
         return read_queue_file(os.path.join(self.queue, queue, queue_id))
 
     def connect(self, source=None, timeout=10):
-        return RawClient("127.0.0.1", self.port, source=source, timeout=timeout)
+        with in_netns(self.netns):
+            return RawClient(self.host, self.port, source=source, timeout=timeout)
 
 
 def xtext_decode(s):
@@ -251,8 +321,10 @@ class MailSystem:
     the runtime directory); RUNTIME_DIRECTORY points them all at a temporary directory."""
 
     def __init__(self, main_cf=None, agents=("local", "virtual"), users=("alice", "bob"),
-                 extra_agents=None, pickup=False):
-        self.smtpd = Smtpd(main_cf, users=users)
+                 extra_agents=None, pickup=False, listen=None, netns=None, env=None):
+        self.smtpd = Smtpd(main_cf, users=users, listen=listen, netns=netns, env=env)
+        self.netns = netns
+        self.service_env = dict(env or {})
         self.dir = self.smtpd.dir
         self.queue = self.smtpd.queue
         self.run = os.path.join(self.dir, "run")
@@ -281,8 +353,9 @@ class MailSystem:
             os.unlink(os.path.join(self.run, "qmgr"))
         except FileNotFoundError:
             pass
-        self.spawn("qmgr", [SOCKET_ACTIVATE, "--datagram", "-l", os.path.join(self.run, "qmgr")] +
-                   passenv() + [
+        self.spawn("qmgr", netns_prefix(self.netns) + [SOCKET_ACTIVATE, "--datagram", "-l",
+                                                       os.path.join(self.run, "qmgr")] +
+                   passenv() + env_args(self.service_env) + [
                             os.path.join(BUILD_ROOT, "services", "qmgr", "qmgr"), "-c",
                             self.dir])
         wait_path(os.path.join(self.run, "qmgr"))
@@ -296,8 +369,9 @@ class MailSystem:
             os.unlink(os.path.join(self.run, name))     # left by a killed launcher
         except FileNotFoundError:
             pass
-        self.spawn(name, [SOCKET_ACTIVATE, "--accept", "-l", os.path.join(self.run, name)] +
-                   passenv() + self.agents[name])
+        self.spawn(name, netns_prefix(self.netns) +
+                   [SOCKET_ACTIVATE, "--accept", "-l", os.path.join(self.run, name)] +
+                   passenv() + env_args(self.service_env) + self.agents[name])
         wait_path(os.path.join(self.run, name))
 
     def start_pickup(self):
@@ -308,7 +382,9 @@ class MailSystem:
             os.unlink(path)
         except FileNotFoundError:
             pass
-        self.spawn("pickup", [SOCKET_ACTIVATE, "--accept", "-l", path] + passenv() +
+        self.spawn("pickup", netns_prefix(self.netns) +
+                   [SOCKET_ACTIVATE, "--accept", "-l", path] + passenv() +
+                   env_args(self.service_env) +
                    [os.path.join(BUILD_ROOT, "services", "pickup", "pickup"), "-c", self.dir])
         wait_path(path)
         os.chmod(path, 0o666)
@@ -385,7 +461,9 @@ class MailSystem:
 
     def send(self, sender, rcpts, body, **kw):
         import smtplib
-        with smtplib.SMTP("127.0.0.1", self.smtpd.port, timeout=30) as s:
+        with in_netns(self.netns):
+            s = smtplib.SMTP(self.smtpd.host, self.smtpd.port, timeout=30)
+        with s:
             s.ehlo("client.example")
             s.mail(sender, kw.get("mail_options", []))
             for r in rcpts:
