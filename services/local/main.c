@@ -42,16 +42,20 @@ static int answer_all(const IpcRequest *r, IpcStatus status, const char *dsn, co
         return 0;
 }
 
-/* The one result qmgr gets for a recipient, from everything its expansion did. */
-static void outcome_result(const LocalOutcome *o, LocalResult *ret) {
-        if (o->any_defer || o->any_bounce || o->n_done == 1)
+/* The one result qmgr gets for a recipient, from everything its expansion did, and where it
+ * went: "local", or the relay another agent reported after a hand-off (local_pass.c). */
+static const char *outcome_result(const LocalOutcome *o, LocalResult *ret) {
+        if (o->any_defer || o->any_bounce || o->n_done == 1) {
                 *ret = o->last;
-        else if (o->n_done == 0)
+                return isempty(o->relay) ? "local" : o->relay;
+        }
+        if (o->n_done == 0)
                 /* Everything was a duplicate of a destination already served. */
                 local_result_set(ret, IPC_STATUS_EXPANDED, "2.0.0", "alias expanded");
         else
                 local_result_set(ret, IPC_STATUS_EXPANDED, "2.0.0",
                                  "expanded to %u destinations", o->n_done);
+        return "local";
 }
 
 /* An address probe (IPC_FLAG_VERIFY): nothing is delivered. Deliverable when the local part is
@@ -105,6 +109,7 @@ static int serve(const LocalSettings *s, QueueDirs *dirs, const IpcRequest *req,
                 const IpcRcpt *rc = &req->rcpts[i];
                 LocalOutcome o = {};
                 LocalResult res;
+                const char *relay;
                 uint64_t t0 = now_usec(CLOCK_MONOTONIC);
                 LocalState st = {
                         .msg = &msg,
@@ -124,10 +129,10 @@ static int serve(const LocalSettings *s, QueueDirs *dirs, const IpcRequest *req,
                         local_outcome_done(&o);
                         return log_error_errno(r, "%s: delivery failed: %m", req->id);
                 }
-                outcome_result(&o, &res);
-                local_outcome_done(&o);
-                r = ipc_result_format(rc->index, res.status, res.dsn, "local",
+                relay = outcome_result(&o, &res);
+                r = ipc_result_format(rc->index, res.status, res.dsn, relay,
                                       now_usec(CLOCK_MONOTONIC) - t0, res.text, out);
+                local_outcome_done(&o);
                 if (r < 0)
                         return r;
         }
