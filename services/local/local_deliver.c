@@ -3,9 +3,10 @@
  * DELIVERY"). The precedence for a user's mailbox is Postfix's: mailbox_transport_maps and
  * mailbox_transport (handed to another agent by local_pass.c, for users in passwd or not),
  * mailbox_command_maps, mailbox_command, home_mailbox (a name ending in '/' is a Maildir), then
- * the mbox file in mail_spool_directory. The writing itself is mailbox.h's (Maildir: tmp, fsync, new; mbox:
- * locks, "From " line and quoting, truncation on failure); this file chooses the path and the
- * user and runs the write in a child with that user's uid and gid (local_user_run()).
+ * the mbox file in mail_spool_directory. The writing itself is mailbox.h's (Maildir: tmp,
+ * fsync, new; mbox: locks, "From " line and quoting, truncation on failure); this file chooses
+ * the path and the user and runs the write in a child with that user's uid and gid
+ * (local_user_run()).
  *
  * Root's mail is never written as root: it is delivered with default_privs' rights, as Postfix
  * does for commands. Spool mailboxes are created by the agent (the spool directory belongs to

@@ -4,9 +4,10 @@
  * recipient_delimiter extension split off, alias_maps (with, then without the extension), the
  * passwd user, ~/.forward (forward_path), the mailbox (mailbox_transport_maps and
  * mailbox_transport apply to every user, in passwd or not); an unknown user goes to
- * fallback_transport_maps, fallback_transport, luser_relay, or bounces "unknown user". Also the per-recipient bookkeeping: the destinations already handled
- * (duplicates are skipped, an alias that names itself is delivered to the user), the log line of
- * every delivery and the one result qmgr gets. The address comes from qmgr and is bounded by the
+ * fallback_transport_maps, fallback_transport, luser_relay, or bounces "unknown user". Also the
+ * per-recipient bookkeeping: the destinations already handled (duplicates are skipped, an alias
+ * that names itself is delivered to the user), the log line of every delivery and the one
+ * result qmgr gets. The address comes from qmgr and is bounded by the
  * ipc layer; it is only ever used as a table key, compared, or logged sanitised. */
 #include <errno.h>
 #include <inttypes.h>

@@ -58,29 +58,81 @@ static const char *outcome_result(const LocalOutcome *o, LocalResult *ret) {
         return "local";
 }
 
-/* An address probe (IPC_FLAG_VERIFY): nothing is delivered. Deliverable when the local part is
- * an alias, a passwd user, or luser_relay catches everything. */
-static int verify(const LocalSettings *s, const IpcRcpt *rc, LocalResult *ret) {
-        _cleanup_free_ char *local = NULL, *user = NULL, *ext = NULL, *domain = NULL;
-        _cleanup_free_ char *value = NULL;
-        _cleanup_(local_user_freep) LocalUser *u = NULL;
+/* The "transport:nexthop" a probe of user is handed to, as delivery would choose it:
+ * mailbox_transport_maps, mailbox_transport, and for a user not in passwd (known false)
+ * fallback_transport_maps, fallback_transport. Returns 1 with *ret_value (malloc'd) and
+ * *ret_param, 0 when none applies, < 0 on a lookup failure. */
+static int verify_transport(const LocalSettings *s, const char *user, bool known,
+                            char **ret_value, const char **ret_param) {
         int r;
 
-        r = local_address_split(s, rc->address, &local, &user, &ext, &domain);
+        if (s->mailbox_transport_maps) {
+                r = dict_list_lookup(s->mailbox_transport_maps, user, ret_value);
+                if (r != 0) {
+                        *ret_param = "mailbox_transport_maps";
+                        return r;
+                }
+        }
+        if (!isempty(s->mailbox_transport)) {
+                *ret_param = "mailbox_transport";
+                *ret_value = strdup(s->mailbox_transport);
+                return *ret_value ? 1 : -ENOMEM;
+        }
+        if (known)
+                return 0;
+        if (s->fallback_transport_maps) {
+                r = dict_list_lookup(s->fallback_transport_maps, user, ret_value);
+                if (r != 0) {
+                        *ret_param = "fallback_transport_maps";
+                        return r;
+                }
+        }
+        if (!isempty(s->fallback_transport)) {
+                *ret_param = "fallback_transport";
+                *ret_value = strdup(s->fallback_transport);
+                return *ret_value ? 1 : -ENOMEM;
+        }
+        return 0;
+}
+
+/* An address probe (IPC_FLAG_VERIFY): nothing is delivered. Deliverable when the local part is
+ * an alias, a passwd user, or luser_relay catches everything; a recipient that delivery would
+ * hand to another transport is probed there (the request keeps its verify flag). Records the
+ * result in st.out. */
+static int verify(LocalState st) {
+        const LocalSettings *s = st.msg->settings;
+        _cleanup_free_ char *local = NULL, *user = NULL, *ext = NULL, *domain = NULL;
+        _cleanup_free_ char *value = NULL, *service = NULL;
+        _cleanup_(local_user_freep) LocalUser *u = NULL;
+        const char *param = NULL;
+        LocalResult res;
+        int r;
+
+        r = local_address_split(s, st.address, &local, &user, &ext, &domain);
         if (r < 0)
                 return r;
         r = s->alias_maps ? dict_list_lookup(s->alias_maps, local, &value) : 0;
         if (r == 0 && ext && s->alias_maps)
                 r = dict_list_lookup(s->alias_maps, user, &value);
-        if (r == 0)
+        if (r == 0) {
                 r = local_user_find(user, &u);
+                if (r >= 0)
+                        r = verify_transport(s, user, r > 0, &service, &param);
+                if (r == -ENOMEM)
+                        return r;
+                if (r > 0 && service)
+                        return local_pass_deliver(st, service, param);
+                if (r == 0 && u)
+                        r = 1;
+        }
         if (r < 0)
-                local_result_set(ret, IPC_STATUS_DEFERRED, "4.3.0", "lookup failure");
+                local_result_set(&res, IPC_STATUS_DEFERRED, "4.3.0", "lookup failure");
         else if (r > 0 || !isempty(s->luser_relay))
-                local_result_set(ret, IPC_STATUS_DELIVERABLE, "2.1.5", "deliverable");
+                local_result_set(&res, IPC_STATUS_DELIVERABLE, "2.1.5", "deliverable");
         else
-                local_result_set(ret, IPC_STATUS_UNDELIVERABLE, "5.1.1", "unknown user: \"%s\"",
+                local_result_set(&res, IPC_STATUS_UNDELIVERABLE, "5.1.1", "unknown user: \"%s\"",
                                  user);
+        local_outcome_record(st.out, &res, NULL);
         return 0;
 }
 
@@ -120,10 +172,9 @@ static int serve(const LocalSettings *s, QueueDirs *dirs, const IpcRequest *req,
                         .out = &o,
                 };
 
-                if (req->flags & IPC_FLAG_VERIFY) {
-                        r = verify(s, rc, &o.last);
-                        o.n_done = 1;
-                } else
+                if (req->flags & IPC_FLAG_VERIFY)
+                        r = verify(st);
+                else
                         r = local_recipient_deliver(st);
                 if (r < 0) {
                         local_outcome_done(&o);
