@@ -4,7 +4,9 @@
  * domain, extension, Delivered-To loop, aliases, .forward, mailbox, luser_relay), alias and
  * .forward expansion (local_alias.c, local_forward.c), forwarding through the cleanup library
  * (local_forward.c), external commands (local_command.c), mailbox and file delivery through
- * mailbox.h (local_deliver.c) and the uid switch every delivery runs under (local_user.c).
+ * mailbox.h (local_deliver.c), the hand-off of a recipient to another transport's agent for
+ * mailbox_transport and fallback_transport (local_pass.c) and the uid switch every delivery runs
+ * under (local_user.c).
  *
  * Trust: the request comes from qmgr but is still checked (ipc.h); the queue file, the message,
  * aliases values, :include: files and users' .forward files are input and bounded. Every write
@@ -65,7 +67,13 @@ typedef struct LocalSettings {
         unsigned allow_files;
         unsigned prepend_delivered;
         char *mailbox_command;          /* "" for none */
-        char *mailbox_transport;
+        DictList *mailbox_command_maps; /* NULL when empty */
+        char *mailbox_transport;        /* "transport:nexthop", "" for none */
+        DictList *mailbox_transport_maps;       /* NULL when empty */
+        char *fallback_transport;       /* "transport:nexthop", "" for none */
+        DictList *fallback_transport_maps;      /* NULL when empty */
+        char *run_directory;            /* agent sockets: <run_directory>/<transport> */
+        uint64_t pass_timeout_usec;     /* a hand-off to another agent (daemon_timeout) */
         char *home_mailbox;
         char *mail_spool_directory;
         unsigned mailbox_locks;         /* MailboxLock bits */
@@ -143,6 +151,7 @@ typedef struct LocalOutcome {
         bool any_bounce;
         bool any_defer;
         LocalResult last;               /* the result to report: worst so far, else last */
+        char relay[IPC_RELAY_MAX + 1];  /* where last went: "" for "local" */
         char **seen;                    /* destinations handled, against duplicates */
         size_t n_seen;
 } LocalOutcome;
@@ -163,8 +172,11 @@ typedef struct LocalState {
  * aliases, .forward, mailbox, luser_relay. Records results in st.out. Returns 0, or -ENOMEM
  * and other failures that end the request. */
 int local_recipient_deliver(LocalState st);
-/* Records and logs the result of one terminal delivery of st.address. */
-void local_outcome_add(const LocalState *st, const LocalResult *r, const char *relay_detail);
+/* Records and logs the result of one terminal delivery of st.address. relay is where it went
+ * (NULL: "local"), as the result line to qmgr and the log show it. */
+void local_outcome_add(const LocalState *st, const LocalResult *r, const char *relay);
+/* Records a result without logging it (another agent, which delivered, has logged it). */
+void local_outcome_record(LocalOutcome *o, const LocalResult *r, const char *relay);
 /* 1 when key was already handled for this recipient, else remembers it and returns 0;
  * -ENOMEM. Keys past dup_max are not remembered (duplicates may then happen, as Postfix). */
 int local_outcome_seen(LocalOutcome *o, uint64_t max, const char *key);
@@ -195,8 +207,28 @@ int local_forward_address(LocalState st, const char *address);
 int local_command_deliver(LocalState st, const LocalUser *u, const char *command);
 /* Appends to the file path (mbox; Maildir when it ends in '/') as u. Records the result. */
 int local_file_deliver(LocalState st, const LocalUser *u, const char *path);
-/* Mailbox delivery for user u: mailbox_command, mailbox_transport, home_mailbox or the spool. */
-int local_mailbox_deliver(LocalState st, const LocalUser *u);
+/* Mailbox delivery of the recipient whose user name (local part without extension, lower case)
+ * is name, and whose passwd entry is u (NULL: not in the passwd database), in local(8)'s order:
+ * mailbox_transport_maps (looked up by name), mailbox_transport -- these two whether or not the
+ * user exists -- then, for a passwd user only, mailbox_command_maps (by name),
+ * mailbox_command, home_mailbox, and the mbox in mail_spool_directory. Returns 1 when the
+ * recipient was handled (its result recorded), 0 when u is NULL and no mailbox transport took
+ * it (the caller then tries the unknown-user steps), < 0 on a failure of the request. */
+int local_mailbox_deliver(LocalState st, const char *name, const LocalUser *u);
+/* The unknown-user steps for name (not an alias, not in passwd, no mailbox transport):
+ * fallback_transport_maps (looked up by name), fallback_transport, luser_relay, else a bounce
+ * "unknown user". Records the result. Returns 0, < 0 on a failure of the request. */
+int local_unknown_deliver(LocalState st, const char *name);
+/* local(8)'s deliver_pass(): hands st.address to the agent of another transport. service is a
+ * "transport:nexthop" value (mailbox_transport, fallback_transport or a value of their maps;
+ * without a nexthop the request's nexthop is used, as Postfix does); param names where it came
+ * from, for messages. Connects to <run_directory>/<transport>, sends one request for this one
+ * recipient (the same queue file, content, sender, DSN fields and flags; the address being
+ * delivered, its original recipient, NOTIFY and ORCPT) and records the agent's result (status,
+ * dsn, text, relay) as this recipient's; the agent logged its delivery. A bad value is a
+ * deferral 4.3.5; an agent that cannot be reached, hangs up or answers nonsense a deferral
+ * 4.3.0 "mail transport unavailable", logged, never a loss. Returns 0, -ENOMEM. */
+int local_pass_deliver(LocalState st, const char *service, const char *param);
 /* The user whose rights commands and files of st run with: st.privs, else default_privs.
  * Returns 0 with *ret (owned by the caller), -ENOENT when default_privs does not exist. */
 int local_privs_user(const LocalState *st, LocalUser **ret);

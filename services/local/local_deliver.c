@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* local_deliver: mailbox and file delivery (local(8) "MAILBOX DELIVERY", "EXTERNAL FILE
- * DELIVERY"). The precedence for a user's mailbox is Postfix's: mailbox_command,
- * mailbox_transport, home_mailbox (a name ending in '/' is a Maildir), then the mbox file in
- * mail_spool_directory. The writing itself is mailbox.h's (Maildir: tmp, fsync, new; mbox:
- * locks, "From " line and quoting, truncation on failure); this file chooses the path and the
- * user and runs the write in a child with that user's uid and gid (local_user_run()).
+ * DELIVERY"). The precedence for a user's mailbox is Postfix's: mailbox_transport_maps and
+ * mailbox_transport (handed to another agent by local_pass.c, for users in passwd or not),
+ * mailbox_command_maps, mailbox_command, home_mailbox (a name ending in '/' is a Maildir), then
+ * the mbox file in mail_spool_directory. The writing itself is mailbox.h's (Maildir: tmp,
+ * fsync, new; mbox: locks, "From " line and quoting, truncation on failure); this file chooses
+ * the path and the user and runs the write in a child with that user's uid and gid
+ * (local_user_run()).
  *
  * Root's mail is never written as root: it is delivered with default_privs' rights, as Postfix
  * does for commands. Spool mailboxes are created by the agent (the spool directory belongs to
@@ -148,7 +150,63 @@ static int spool_prepare(const char *dir, const char *path, const LocalUser *u, 
         return 0;
 }
 
-int local_mailbox_deliver(LocalState st, const LocalUser *user) {
+/* mailbox_transport_maps then mailbox_transport: 1 when one of them took the recipient. */
+static int mailbox_transport_deliver(LocalState st, const char *name) {
+        const LocalSettings *s = st.msg->settings;
+        int r;
+
+        if (s->mailbox_transport_maps) {
+                _cleanup_free_ char *service = NULL;
+                LocalResult res;
+
+                r = dict_list_lookup(s->mailbox_transport_maps, name, &service);
+                if (r < 0) {
+                        local_result_set(&res, IPC_STATUS_DEFERRED, "4.3.0",
+                                         "table lookup failure");
+                        local_outcome_add(&st, &res, NULL);
+                        return 1;
+                }
+                if (r > 0) {
+                        r = local_pass_deliver(st, service, "mailbox_transport_maps");
+                        return r < 0 ? r : 1;
+                }
+        }
+        if (!isempty(s->mailbox_transport)) {
+                r = local_pass_deliver(st, s->mailbox_transport, "mailbox_transport");
+                return r < 0 ? r : 1;
+        }
+        return 0;
+}
+
+/* mailbox_command_maps then mailbox_command: 1 when one of them took the recipient. */
+static int mailbox_command_deliver(LocalState st, const char *name, const LocalUser *u) {
+        const LocalSettings *s = st.msg->settings;
+        int r;
+
+        if (s->mailbox_command_maps) {
+                _cleanup_free_ char *command = NULL;
+                LocalResult res;
+
+                r = dict_list_lookup(s->mailbox_command_maps, name, &command);
+                if (r < 0) {
+                        local_result_set(&res, IPC_STATUS_DEFERRED, "4.3.0",
+                                         "table lookup failure");
+                        local_outcome_add(&st, &res, NULL);
+                        return 1;
+                }
+                if (r > 0 && !isempty(command)) {
+                        r = local_command_deliver(st, u, command);
+                        return r < 0 ? r : 1;
+                }
+        }
+        if (!isempty(s->mailbox_command)) {
+                r = local_command_deliver(st, u, s->mailbox_command);
+                return r < 0 ? r : 1;
+        }
+        return 0;
+}
+
+int local_mailbox_deliver(LocalState st, const char *name, const LocalUser *user) {
         const LocalSettings *s = st.msg->settings;
         _cleanup_(local_user_freep) LocalUser *privs = NULL;
         _cleanup_free_ char *path = NULL, *key = NULL, *dir = NULL;
@@ -158,11 +216,20 @@ int local_mailbox_deliver(LocalState st, const LocalUser *user) {
         gid_t gid;
         int r;
 
-        if (asprintf(&key, "mailbox:%s", user->name) < 0)
+        assert(name);
+
+        if (asprintf(&key, "mailbox:%s", name) < 0)
                 return -ENOMEM;
         r = local_outcome_seen(st.out, s->dup_max, key);
         if (r != 0)
-                return r < 0 ? r : 0;
+                return r < 0 ? r : 1;
+
+        /* For every local recipient, whether or not passwd knows it (local(8)). */
+        r = mailbox_transport_deliver(st, name);
+        if (r != 0)
+                return r;
+        if (!user)
+                return 0;
 
         /* Never as root: root's mailbox is written with default_privs' rights. */
         if (user->uid == 0 || user->gid == 0) {
@@ -172,22 +239,14 @@ int local_mailbox_deliver(LocalState st, const LocalUser *user) {
                         local_result_set(&res, IPC_STATUS_DEFERRED, "4.3.5",
                                          "mail system configuration error: default_privs");
                         local_outcome_add(&st, &res, NULL);
-                        return 0;
+                        return 1;
                 }
                 u = privs;
         }
 
-        if (!isempty(s->mailbox_command))
-                return local_command_deliver(st, u, s->mailbox_command);
-
-        if (!isempty(s->mailbox_transport)) {
-                /* Handing a recipient to another transport is qmgr's job; the agent cannot
-                 * re-route it over this connection. */
-                local_result_set(&res, IPC_STATUS_DEFERRED, "4.3.0",
-                                 "mailbox_transport is handled by qmgr");
-                local_outcome_add(&st, &res, NULL);
-                return 0;
-        }
+        r = mailbox_command_deliver(st, name, u);
+        if (r != 0)
+                return r;
 
         job_init(&j, &st, true);
         if (!isempty(s->home_mailbox)) {
@@ -218,10 +277,11 @@ int local_mailbox_deliver(LocalState st, const LocalUser *user) {
                                                  "cannot create mailbox %s: %s", path,
                                                  strerror(-r));
                                 local_outcome_add(&st, &res, NULL);
-                                return 0;
+                                return 1;
                         }
                 }
         }
         j.path = path;
-        return run_job(&st, u, &j, gid);
+        r = run_job(&st, u, &j, gid);
+        return r < 0 ? r : 1;
 }

@@ -2,10 +2,12 @@
 /* local_recipient: what local(8) does with one recipient, in Postfix's order: a Delivered-To:
  * loop check, the domain stripped and the local part folded to lower case, the
  * recipient_delimiter extension split off, alias_maps (with, then without the extension), the
- * passwd user, ~/.forward (forward_path), the mailbox; an unknown user goes to luser_relay or
- * bounces "unknown user". Also the per-recipient bookkeeping: the destinations already handled
- * (duplicates are skipped, an alias that names itself is delivered to the user), the log line of
- * every delivery and the one result qmgr gets. The address comes from qmgr and is bounded by the
+ * passwd user, ~/.forward (forward_path), the mailbox (mailbox_transport_maps and
+ * mailbox_transport apply to every user, in passwd or not); an unknown user goes to
+ * fallback_transport_maps, fallback_transport, luser_relay, or bounces "unknown user". Also the
+ * per-recipient bookkeeping: the destinations already handled (duplicates are skipped, an alias
+ * that names itself is delivered to the user), the log line of every delivery and the one
+ * result qmgr gets. The address comes from qmgr and is bounded by the
  * ipc layer; it is only ever used as a table key, compared, or logged sanitised. */
 #include <errno.h>
 #include <inttypes.h>
@@ -91,25 +93,30 @@ void local_outcome_done(LocalOutcome *o) {
 }
 
 
-void local_outcome_add(const LocalState *st, const LocalResult *r, const char *relay_detail) {
-        LocalOutcome *o = st->out;
+static void outcome_set_last(LocalOutcome *o, const LocalResult *r, const char *relay) {
+        o->last = *r;
+        snprintf(o->relay, sizeof(o->relay), "%s", strempty(relay));
+}
 
-        (void) relay_detail;
-        log_delivery(st->msg->request->id, st->address, st->rcpt->original, "local",
-                     st->msg->file->envelope->arrival_usec, r->dsn,
-                     ipc_status_to_string(r->status), r->text);
-
+void local_outcome_record(LocalOutcome *o, const LocalResult *r, const char *relay) {
         o->n_done++;
         if (r->status == IPC_STATUS_DEFERRED) {
                 if (!o->any_defer)
-                        o->last = *r;
+                        outcome_set_last(o, r, relay);
                 o->any_defer = true;
         } else if (r->status == IPC_STATUS_BOUNCED) {
                 if (!o->any_defer && !o->any_bounce)
-                        o->last = *r;
+                        outcome_set_last(o, r, relay);
                 o->any_bounce = true;
         } else if (!o->any_defer && !o->any_bounce)
-                o->last = *r;
+                outcome_set_last(o, r, relay);
+}
+
+void local_outcome_add(const LocalState *st, const LocalResult *r, const char *relay) {
+        log_delivery(st->msg->request->id, st->address, st->rcpt->original,
+                     isempty(relay) ? "local" : relay, st->msg->file->envelope->arrival_usec,
+                     r->dsn, ipc_status_to_string(r->status), r->text);
+        local_outcome_record(st->out, r, relay);
 }
 
 static void fail(const LocalState *st, IpcStatus status, const char *dsn, const char *text) {
@@ -119,13 +126,28 @@ static void fail(const LocalState *st, IpcStatus status, const char *dsn, const 
         local_outcome_add(st, &r, NULL);
 }
 
-static int unknown_user(LocalState st, const char *user) {
+int local_unknown_deliver(LocalState st, const char *user) {
         const LocalSettings *s = st.msg->settings;
         char name[LOG_SANITIZE_BUFSIZE], text[LOG_SANITIZE_BUFSIZE + 32];
+        int r;
+
+        /* local(8): fallback_transport_maps, fallback_transport, then luser_relay. */
+        if (s->fallback_transport_maps) {
+                _cleanup_free_ char *service = NULL;
+
+                r = dict_list_lookup(s->fallback_transport_maps, user, &service);
+                if (r < 0) {
+                        fail(&st, IPC_STATUS_DEFERRED, "4.3.0", "table lookup failure");
+                        return 0;
+                }
+                if (r > 0)
+                        return local_pass_deliver(st, service, "fallback_transport_maps");
+        }
+        if (!isempty(s->fallback_transport))
+                return local_pass_deliver(st, s->fallback_transport, "fallback_transport");
 
         if (!isempty(s->luser_relay)) {
                 _cleanup_free_ char *relay = NULL;
-                int r;
 
                 r = local_expand(&st, s->luser_relay, &relay);
                 if (r < 0)
@@ -183,11 +205,17 @@ int local_recipient_deliver(LocalState st) {
                 fail(&st, IPC_STATUS_DEFERRED, "4.3.0", "user lookup failed");
                 return 0;
         }
-        if (r == 0)
-                return unknown_user(st, user);
 
-        r = local_forward_deliver(st, u);
+        /* local(8) DELIVERY METHOD CONTROLS: aliases, .forward files, then the mailbox
+         * (mailbox_transport_maps and mailbox_transport whether or not the user is in passwd),
+         * and for an unknown user fallback_transport_maps, fallback_transport, luser_relay. */
+        if (u) {
+                r = local_forward_deliver(st, u);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        }
+        r = local_mailbox_deliver(st, user, u);
         if (r != 0)
                 return r < 0 ? r : 0;
-        return local_mailbox_deliver(st, u);
+        return local_unknown_deliver(st, user);
 }

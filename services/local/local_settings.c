@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "errmsg.h"
+#include "ipc_client.h"
 #include "local.h"
 #include "mailbox.h"
 
@@ -63,7 +64,12 @@ LocalSettings *local_settings_free(LocalSettings *s) {
         free(s->alias_owner_path);
         free(s->forward_path);
         free(s->mailbox_command);
+        dict_list_free(s->mailbox_command_maps);
         free(s->mailbox_transport);
+        dict_list_free(s->mailbox_transport_maps);
+        free(s->fallback_transport);
+        dict_list_free(s->fallback_transport_maps);
+        free(s->run_directory);
         free(s->home_mailbox);
         free(s->mail_spool_directory);
         free(s->luser_relay);
@@ -134,6 +140,24 @@ static int find_alias_owner_path(const char *maps, char **ret) {
         return 0;
 }
 
+/* A "type:name, ..." list of tables; *ret stays NULL when the parameter is empty. */
+static int get_maps(Config *c, const char *name, DictList **ret, char **ret_error) {
+        _cleanup_free_ char *error = NULL;
+        const char *v;
+        int r;
+
+        r = config_expand(c, name, &v, ret_error);
+        if (r < 0)
+                return r;
+        *ret = NULL;
+        if (isempty(v))
+                return 0;
+        r = dict_list_open(v, DICT_FLAGS_DEFAULT, ret, &error);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "%s: %s", name, strempty(error));
+        return 0;
+}
+
 static int canonical_cb(void *userdata, const char *address, char **ret) {
         return rewrite_canonical(userdata, address, ret);
 }
@@ -154,6 +178,16 @@ static int load(LocalSettings *s, char **ret_error) {
                 r = get_string(c, "mailbox_command", &s->mailbox_command, ret_error);
         if (r >= 0)
                 r = get_string(c, "mailbox_transport", &s->mailbox_transport, ret_error);
+        if (r >= 0)
+                r = get_string(c, "fallback_transport", &s->fallback_transport, ret_error);
+        if (r >= 0)
+                r = get_maps(c, "mailbox_command_maps", &s->mailbox_command_maps, ret_error);
+        if (r >= 0)
+                r = get_maps(c, "mailbox_transport_maps", &s->mailbox_transport_maps,
+                             ret_error);
+        if (r >= 0)
+                r = get_maps(c, "fallback_transport_maps", &s->fallback_transport_maps,
+                             ret_error);
         if (r >= 0)
                 r = get_string(c, "home_mailbox", &s->home_mailbox, ret_error);
         if (r >= 0)
@@ -198,8 +232,29 @@ static int load(LocalSettings *s, char **ret_error) {
                 r = get_usec(c, "max_idle", &s->max_idle_usec, ret_error);
         if (r >= 0)
                 r = get_usec(c, "ipc_timeout", &s->ipc_timeout_usec, ret_error);
+        if (r >= 0)
+                r = get_usec(c, "daemon_timeout", &s->pass_timeout_usec, ret_error);
         if (r < 0)
                 return r;
+
+        for (unsigned i = 0; i < 2; i++) {
+                const char *name = i == 0 ? "mailbox_transport" : "fallback_transport";
+                const char *value = i == 0 ? s->mailbox_transport : s->fallback_transport;
+                _cleanup_free_ char *transport = NULL, *nexthop = NULL;
+
+                if (isempty(value))
+                        continue;
+                r = ipc_client_service_split(value, NULL, &transport, &nexthop);
+                if (r < 0)
+                        return errmsg_set(ret_error, r, "%s: bad transport:nexthop '%s'", name,
+                                          value);
+        }
+
+        /* The agents mailbox_transport and fallback_transport name listen where qmgr finds
+         * them. */
+        s->run_directory = config_runtime_dir();
+        if (!s->run_directory)
+                return -ENOMEM;
 
         r = config_get_bool(c, "owner_request_special", &s->owner_request_special);
         if (r < 0)

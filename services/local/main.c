@@ -42,41 +42,97 @@ static int answer_all(const IpcRequest *r, IpcStatus status, const char *dsn, co
         return 0;
 }
 
-/* The one result qmgr gets for a recipient, from everything its expansion did. */
-static void outcome_result(const LocalOutcome *o, LocalResult *ret) {
-        if (o->any_defer || o->any_bounce || o->n_done == 1)
+/* The one result qmgr gets for a recipient, from everything its expansion did, and where it
+ * went: "local", or the relay another agent reported after a hand-off (local_pass.c). */
+static const char *outcome_result(const LocalOutcome *o, LocalResult *ret) {
+        if (o->any_defer || o->any_bounce || o->n_done == 1) {
                 *ret = o->last;
-        else if (o->n_done == 0)
+                return isempty(o->relay) ? "local" : o->relay;
+        }
+        if (o->n_done == 0)
                 /* Everything was a duplicate of a destination already served. */
                 local_result_set(ret, IPC_STATUS_EXPANDED, "2.0.0", "alias expanded");
         else
                 local_result_set(ret, IPC_STATUS_EXPANDED, "2.0.0",
                                  "expanded to %u destinations", o->n_done);
+        return "local";
+}
+
+/* The "transport:nexthop" a probe of user is handed to, as delivery would choose it:
+ * mailbox_transport_maps, mailbox_transport, and for a user not in passwd (known false)
+ * fallback_transport_maps, fallback_transport. Returns 1 with *ret_value (malloc'd) and
+ * *ret_param, 0 when none applies, < 0 on a lookup failure. */
+static int verify_transport(const LocalSettings *s, const char *user, bool known,
+                            char **ret_value, const char **ret_param) {
+        int r;
+
+        if (s->mailbox_transport_maps) {
+                r = dict_list_lookup(s->mailbox_transport_maps, user, ret_value);
+                if (r != 0) {
+                        *ret_param = "mailbox_transport_maps";
+                        return r;
+                }
+        }
+        if (!isempty(s->mailbox_transport)) {
+                *ret_param = "mailbox_transport";
+                *ret_value = strdup(s->mailbox_transport);
+                return *ret_value ? 1 : -ENOMEM;
+        }
+        if (known)
+                return 0;
+        if (s->fallback_transport_maps) {
+                r = dict_list_lookup(s->fallback_transport_maps, user, ret_value);
+                if (r != 0) {
+                        *ret_param = "fallback_transport_maps";
+                        return r;
+                }
+        }
+        if (!isempty(s->fallback_transport)) {
+                *ret_param = "fallback_transport";
+                *ret_value = strdup(s->fallback_transport);
+                return *ret_value ? 1 : -ENOMEM;
+        }
+        return 0;
 }
 
 /* An address probe (IPC_FLAG_VERIFY): nothing is delivered. Deliverable when the local part is
- * an alias, a passwd user, or luser_relay catches everything. */
-static int verify(const LocalSettings *s, const IpcRcpt *rc, LocalResult *ret) {
+ * an alias, a passwd user, or luser_relay catches everything; a recipient that delivery would
+ * hand to another transport is probed there (the request keeps its verify flag). Records the
+ * result in st.out. */
+static int verify(LocalState st) {
+        const LocalSettings *s = st.msg->settings;
         _cleanup_free_ char *local = NULL, *user = NULL, *ext = NULL, *domain = NULL;
-        _cleanup_free_ char *value = NULL;
+        _cleanup_free_ char *value = NULL, *service = NULL;
         _cleanup_(local_user_freep) LocalUser *u = NULL;
+        const char *param = NULL;
+        LocalResult res;
         int r;
 
-        r = local_address_split(s, rc->address, &local, &user, &ext, &domain);
+        r = local_address_split(s, st.address, &local, &user, &ext, &domain);
         if (r < 0)
                 return r;
         r = s->alias_maps ? dict_list_lookup(s->alias_maps, local, &value) : 0;
         if (r == 0 && ext && s->alias_maps)
                 r = dict_list_lookup(s->alias_maps, user, &value);
-        if (r == 0)
+        if (r == 0) {
                 r = local_user_find(user, &u);
+                if (r >= 0)
+                        r = verify_transport(s, user, r > 0, &service, &param);
+                if (r == -ENOMEM)
+                        return r;
+                if (r > 0 && service)
+                        return local_pass_deliver(st, service, param);
+                if (r == 0 && u)
+                        r = 1;
+        }
         if (r < 0)
-                local_result_set(ret, IPC_STATUS_DEFERRED, "4.3.0", "lookup failure");
+                local_result_set(&res, IPC_STATUS_DEFERRED, "4.3.0", "lookup failure");
         else if (r > 0 || !isempty(s->luser_relay))
-                local_result_set(ret, IPC_STATUS_DELIVERABLE, "2.1.5", "deliverable");
+                local_result_set(&res, IPC_STATUS_DELIVERABLE, "2.1.5", "deliverable");
         else
-                local_result_set(ret, IPC_STATUS_UNDELIVERABLE, "5.1.1", "unknown user: \"%s\"",
+                local_result_set(&res, IPC_STATUS_UNDELIVERABLE, "5.1.1", "unknown user: \"%s\"",
                                  user);
+        local_outcome_record(st.out, &res, NULL);
         return 0;
 }
 
@@ -105,6 +161,7 @@ static int serve(const LocalSettings *s, QueueDirs *dirs, const IpcRequest *req,
                 const IpcRcpt *rc = &req->rcpts[i];
                 LocalOutcome o = {};
                 LocalResult res;
+                const char *relay;
                 uint64_t t0 = now_usec(CLOCK_MONOTONIC);
                 LocalState st = {
                         .msg = &msg,
@@ -115,19 +172,18 @@ static int serve(const LocalSettings *s, QueueDirs *dirs, const IpcRequest *req,
                         .out = &o,
                 };
 
-                if (req->flags & IPC_FLAG_VERIFY) {
-                        r = verify(s, rc, &o.last);
-                        o.n_done = 1;
-                } else
+                if (req->flags & IPC_FLAG_VERIFY)
+                        r = verify(st);
+                else
                         r = local_recipient_deliver(st);
                 if (r < 0) {
                         local_outcome_done(&o);
                         return log_error_errno(r, "%s: delivery failed: %m", req->id);
                 }
-                outcome_result(&o, &res);
-                local_outcome_done(&o);
-                r = ipc_result_format(rc->index, res.status, res.dsn, "local",
+                relay = outcome_result(&o, &res);
+                r = ipc_result_format(rc->index, res.status, res.dsn, relay,
                                       now_usec(CLOCK_MONOTONIC) - t0, res.text, out);
+                local_outcome_done(&o);
                 if (r < 0)
                         return r;
         }

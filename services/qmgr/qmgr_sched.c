@@ -14,10 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "ipc_client.h"
 #include "log.h"
 #include "qmgr.h"
 
@@ -385,21 +384,12 @@ static int on_conn_timeout(sd_event_source *src, uint64_t usec, void *userdata) 
 
 static int conn_open(Transport *t, AgentConn **ret) {
         Qmgr *q = t->q;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         AgentConn *c;
         int fd, r;
 
-        if (strlen(t->socket_path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.sun_path, t->socket_path, strlen(t->socket_path));
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = ipc_client_connect(t->socket_path, /* nonblock= */ true);
         if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
+                return fd;
         c = calloc(1, sizeof(*c));
         if (!c) {
                 close(fd);
