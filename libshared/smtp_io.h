@@ -6,9 +6,9 @@
  * out in one write.
  *
  * The bytes move through a transport: plain read()/write() on the fd by default; STARTTLS swaps in
- * the TLS transport (tls.h, tls_transport) without the protocol code noticing. Swapping discards any
- * input received before the switch: commands pipelined before STARTTLS are never executed after
- * it (RFC 3207 §4.2, CVE-2011-0411). */
+ * the TLS transport (tls.h, tls_transport) without the protocol code noticing. Swapping discards
+ * any input received before the switch: commands pipelined before STARTTLS are never executed
+ * after it (RFC 3207 §4.2, CVE-2011-0411). */
 #pragma once
 
 #include <stdarg.h>

@@ -144,7 +144,10 @@ int tls_credential_path(const char *credentials_dir, const char *name, const cha
 
                 if (asprintf(&f, "%s/%s", credentials_dir, name) < 0)
                         return -ENOMEM;
-                if (stat(f, &st) >= 0 && S_ISREG(st.st_mode)) {
+                /* A tiny one is the unit's SetCredential= fallback for a LoadCredential=
+                 * whose source file does not exist ("none"): no credential. */
+                if (stat(f, &st) >= 0 && S_ISREG(st.st_mode) &&
+                    st.st_size >= TLS_CREDENTIAL_MIN) {
                         *ret = f;
                         return 0;
                 }
@@ -214,7 +217,8 @@ static int set_protocols(SSL_CTX *ctx, const char *spec, char **ret_error) {
         /* Holes inside the range ("!TLSv1.1" between TLSv1 and TLSv1.2). */
         for (int i = lo + 1; i < hi; i++)
                 if (!(mask & protocols[i].bit))
-                        SSL_CTX_set_options(ctx, protocols[i].version == TLS1_VERSION ? SSL_OP_NO_TLSv1
+                        SSL_CTX_set_options(ctx, protocols[i].version == TLS1_VERSION
+                                                         ? SSL_OP_NO_TLSv1
                                                  : protocols[i].version == TLS1_1_VERSION
                                                          ? SSL_OP_NO_TLSv1_1
                                                          : SSL_OP_NO_TLSv1_2);

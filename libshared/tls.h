@@ -14,9 +14,13 @@
  * systemd credentials"): the key and certificate are looked up with tls_credential_path(). When
  * the service runs with $CREDENTIALS_DIRECTORY (LoadCredential= in the unit) and that directory
  * holds a file named after the parameter ("smtpd_tls_key_file", "smtpd_tls_cert_file", and
- * "smtpd_tls_chain_files"), that file is used whatever main.cf says; a relative path in main.cf
- * is taken relative to $CREDENTIALS_DIRECTORY; an absolute path is used as it is (readable by
- * the service's user, or not at all). The caller passes the directory (getenv() is the
+ * "smtpd_tls_chain_files") and that file is at least TLS_CREDENTIAL_MIN bytes long, it is used
+ * whatever main.cf says; a relative path in main.cf is taken relative to
+ * $CREDENTIALS_DIRECTORY; an absolute path is used as it is (readable by the service's user, or
+ * not at all). A shorter credential counts as absent: the units pair
+ * "LoadCredential=smtpd_tls_key_file:/etc/ssl/private/..." with "SetCredential=
+ * smtpd_tls_key_file:none", the fallback systemd passes when the source file does not exist, so
+ * that a missing key does not stop the unit. The caller passes the directory (getenv() is the
  * service's business). */
 #pragma once
 
@@ -26,6 +30,9 @@
 
 #include "macro.h"
 #include "smtp_io.h"
+
+/* Shorter credentials are placeholders; no PEM object is this short. */
+#define TLS_CREDENTIAL_MIN 32
 
 /* Postfix's protocol names, as bits of a protocol mask. */
 typedef enum TlsProtocol {
@@ -90,7 +97,9 @@ DEFINE_PTR_CLEANUP(TlsServer *, tls_server_unref);
 typedef struct TlsConn TlsConn;
 
 /* A server-side TLS session on the connected, non-blocking socket fd (not owned; it must stay
- * open while the TlsConn lives). Takes a reference on t. Returns 0, -ENOMEM, -EIO. */
+ * open while the TlsConn lives). OpenSSL writes with write(): the process must ignore SIGPIPE
+ * (smtpd does), a peer that went away is then -EPIPE. Takes a reference on t. Returns 0,
+ * -ENOMEM, -EIO. */
 int tls_conn_new(TlsServer *t, int fd, TlsConn **ret);
 /* Sends close_notify when the session was established and is intact (once, without waiting for
  * the reply), then frees. Accepts NULL, returns NULL. */
