@@ -830,9 +830,11 @@ static int dispatch(SmtpSession *s, const SmtpCmd *c) {
         if (is_noop_command(s, c))
                 return reply(s, 250, "2.0.0", "Ok");
 
+        /* Postfix's order: MAIL without a required HELO hears 503 first; AUTH (not offered yet)
+         * hears that it is not enabled. */
         if (tls_required(s) && IN_SET(c->verb, SMTP_VERB_MAIL, SMTP_VERB_RCPT, SMTP_VERB_DATA,
-                                      SMTP_VERB_BDAT, SMTP_VERB_VRFY, SMTP_VERB_ETRN,
-                                      SMTP_VERB_AUTH)) {
+                                      SMTP_VERB_BDAT, SMTP_VERB_VRFY, SMTP_VERB_ETRN) &&
+            !(c->verb == SMTP_VERB_MAIL && s->settings->helo_required && !s->helo)) {
                 SmtpdReply rej;
 
                 s->n_total[c->verb]++;

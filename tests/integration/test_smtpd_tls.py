@@ -93,6 +93,15 @@ class TlsSmtpd(Smtpd):
                 time.sleep(0.05)
         raise RuntimeError("smtpd did not come up: " + self.log_text())
 
+    def __exit__(self, *exc):
+        rc = self.stop()
+        text = self.log_text()
+        self.tmp.cleanup()
+        # Sanitizer reports (the CI build) and a crash fail the test that caused them.
+        if exc[0] is None:
+            assert "Sanitizer" not in text and "runtime error:" not in text, text
+            assert rc in (0, None, -15), f"smtpd exit status {rc}:\n{text}"
+
     def received(self, qid):
         recs, content = self.read_queue_file(qid)
         head = content.split(b"\n\n", 1)[0].decode()

@@ -75,8 +75,9 @@ START_TEST(test_protocols_table)
                 ck_assert_msg(r == protocol_cases[i].ret, "'%s': %d, expected %d",
                               protocol_cases[i].spec, r, protocol_cases[i].ret);
                 if (r == 0)
-                        ck_assert_msg(mask == protocol_cases[i].mask, "'%s': mask %#x, expected %#x",
-                                      protocol_cases[i].spec, mask, protocol_cases[i].mask);
+                        ck_assert_msg(mask == protocol_cases[i].mask,
+                                      "'%s': mask %#x, expected %#x", protocol_cases[i].spec,
+                                      mask, protocol_cases[i].mask);
                 else
                         ck_assert_uint_eq(mask, 0xdead);        /* untouched on error */
         }
