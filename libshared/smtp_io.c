@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* smtp_io: buffered, bounded, non-blocking SMTP byte stream with a swappable transport. */
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "smtp_io.h"
@@ -48,7 +49,7 @@ void smtp_stream_done(SmtpStream *s) {
         buf_done(&s->out);
 }
 
-ssize_t smtp_stream_fill(SmtpStream *s) {
+static ssize_t fill_once(SmtpStream *s) {
         char tmp[16384];
         size_t room;
         ssize_t n;
@@ -69,6 +70,32 @@ ssize_t smtp_stream_fill(SmtpStream *s) {
         if (r < 0)
                 return r;
         return n;
+}
+
+bool smtp_stream_transport_pending(const SmtpStream *s) {
+        return s->transport->pending && s->transport->pending(s->transport_ctx);
+}
+
+bool smtp_stream_read_wants_write(const SmtpStream *s) {
+        return s->transport->read_wants_write && s->transport->read_wants_write(s->transport_ctx);
+}
+
+ssize_t smtp_stream_fill(SmtpStream *s) {
+        ssize_t n, total = 0;
+
+        n = fill_once(s);
+        if (n <= 0)
+                return n;
+        total = n;
+        /* A TLS record read in part leaves the rest inside the library, where no readiness
+         * event will announce it. */
+        while (smtp_stream_transport_pending(s) && buf_pending(&s->in) < s->in.max) {
+                n = fill_once(s);
+                if (n <= 0)
+                        break;          /* reported by the next call */
+                total += n;
+        }
+        return total;
 }
 
 int smtp_stream_flush(SmtpStream *s) {

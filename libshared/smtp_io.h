@@ -6,9 +6,9 @@
  * out in one write.
  *
  * The bytes move through a transport: plain read()/write() on the fd by default; STARTTLS swaps in
- * a TLS transport (tls module, later) without the protocol code noticing. Swapping discards any
- * input received before the switch: commands pipelined before STARTTLS are never executed after
- * it (RFC 3207 §4.2, CVE-2011-0411). */
+ * the TLS transport (tls.h, tls_transport) without the protocol code noticing. Swapping discards
+ * any input received before the switch: commands pipelined before STARTTLS are never executed
+ * after it (RFC 3207 §4.2, CVE-2011-0411). */
 #pragma once
 
 #include <stdarg.h>
@@ -25,6 +25,9 @@ typedef struct SmtpTransport {
         /* Whether the transport needs the fd writable (rather than readable) to make progress on
          * a read, as TLS may during renegotiation; NULL means never. */
         bool (*read_wants_write)(void *ctx);
+        /* Whether input is buffered inside the transport (decrypted TLS records), which a read
+         * returns without the fd becoming readable; NULL means never. */
+        bool (*pending)(void *ctx);
         void (*free)(void *ctx);
 } SmtpTransport;
 
@@ -49,9 +52,15 @@ void smtp_stream_init(SmtpStream *s, int fd, size_t in_max, size_t out_max);
 /* Frees buffers and the transport context; does not close the fd. */
 void smtp_stream_done(SmtpStream *s);
 
-/* Reads once from the transport into s->in. Returns > 0 bytes, 0 at EOF (s->eof set), -EAGAIN,
- * -ENOBUFS when s->in is full (the protocol code has not consumed it), other -errno. */
+/* Reads from the transport into s->in: once, and again while the transport holds buffered input
+ * and s->in has room. Returns > 0 bytes, 0 at EOF (s->eof set), -EAGAIN, -ENOBUFS when s->in is
+ * full (the protocol code has not consumed it), other -errno. */
 ssize_t smtp_stream_fill(SmtpStream *s);
+/* Whether the transport holds input that smtp_stream_fill() takes without the fd becoming
+ * readable: an event loop fills again before it waits. */
+bool smtp_stream_transport_pending(const SmtpStream *s);
+/* Whether the transport's last read waits for the fd to become writable (TLS). */
+bool smtp_stream_read_wants_write(const SmtpStream *s);
 /* Writes pending output. Returns 1 when everything was written, 0 when some remains (wait for the
  * fd to become writable), -errno on a write error (-EPIPE, -ECONNRESET: the peer is gone). */
 int smtp_stream_flush(SmtpStream *s);

@@ -21,6 +21,7 @@
 #include "queue.h"
 #include "rewrite.h"
 #include "smtp_data.h"
+#include "tls.h"
 #include "workpool.h"
 
 typedef enum SmtpdRole {
@@ -33,6 +34,18 @@ typedef enum SmtpdRole {
 
 const char *smtpd_role_to_string(SmtpdRole r);
 SmtpdRole smtpd_role_from_string(const char *s);
+
+/* smtpd_tls_security_level (or the legacy smtpd_use_tls / smtpd_enforce_tls). */
+typedef enum SmtpdTlsLevel {
+        SMTPD_TLS_NONE,                 /* no STARTTLS */
+        SMTPD_TLS_MAY,                  /* offered */
+        SMTPD_TLS_ENCRYPT,              /* required before mail: 530 5.7.0 */
+        _SMTPD_TLS_LEVEL_MAX,
+        _SMTPD_TLS_LEVEL_INVALID = -EINVAL,
+} SmtpdTlsLevel;
+
+const char *smtpd_tls_level_to_string(SmtpdTlsLevel l);
+SmtpdTlsLevel smtpd_tls_level_from_string(const char *s);
 
 /* ---- Restrictions (smtpd_check.c) ---- */
 
@@ -139,6 +152,16 @@ typedef struct SmtpdSettings {
         char *myorigin;
         CleanupSettings cleanup;        /* rewrite_headers is decided per client */
         unsigned header_rewrite;        /* SmtpdHeaderRewrite bits */
+
+        /* TLS. tls is NULL when TLS is off or its certificate could not be loaded (then
+         * STARTTLS is not offered and answers 454); the smtps role refuses to start then. The
+         * key and certificate may come from $CREDENTIALS_DIRECTORY (tls.h). */
+        SmtpdTlsLevel tls_level;
+        bool tls_wrappermode;           /* smtpd_tls_wrappermode: handshake before the banner */
+        bool tls_auth_only;             /* smtpd_tls_auth_only (for AUTH, later) */
+        unsigned tls_loglevel;          /* smtpd_tls_loglevel */
+        uint64_t starttls_timeout_usec; /* smtpd_starttls_timeout */
+        TlsServer *tls;
 } SmtpdSettings;
 
 /* local_header_rewrite_clients. */
@@ -158,10 +181,13 @@ typedef enum SmtpdEhloKeyword {
         SMTPD_EHLO_DSN = 1u << 6,
         SMTPD_EHLO_SMTPUTF8 = 1u << 7,
         SMTPD_EHLO_CHUNKING = 1u << 8,
+        SMTPD_EHLO_STARTTLS = 1u << 9,
 } SmtpdEhloKeyword;
 
-/* Reads config_dir/main.cf, applies the -o overrides and builds the settings of role. Returns 0,
- * or -errno with *ret_error saying what is wrong (file and line where main.cf is at fault). */
+/* Reads config_dir/main.cf, applies the -o overrides and builds the settings of role (the smtps
+ * role defaults to smtpd_tls_wrappermode = yes, as master.cf's smtps line does; an -o wins).
+ * Returns 0, or -errno with *ret_error saying what is wrong (file and line where main.cf is at
+ * fault; the missing parameter when wrapper mode has no certificate). */
 int smtpd_settings_load(const char *config_dir, char *const *overrides, SmtpdRole role,
                         SmtpdSettings **ret, char **ret_error);
 SmtpdSettings *smtpd_settings_ref(SmtpdSettings *s);

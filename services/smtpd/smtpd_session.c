@@ -18,8 +18,13 @@
  *   COMMIT    the queue file is being made durable by the worker pool; input waits (pipelined
  *             commands after the message are read when the 250 has been decided);
  *   SLEEP     smtpd_error_sleep_time after too many errors;
- *   STARTTLS  the TLS handshake (the TLS issue: smtp_stream_set_transport() swaps the stream's
- *             transport and discards pipelined input, nothing here changes);
+ *   STARTTLS  the 220 to STARTTLS is being flushed, then the TLS handshake runs (RFC 3207):
+ *             smtp_stream_set_transport() puts the TLS transport under the stream and discards
+ *             whatever the client pipelined behind STARTTLS (CVE-2011-0411), the command
+ *             parser forgets a partial line, and when the handshake is done the session is
+ *             back to its state before EHLO (RFC 3207 §4.2). With smtpd_tls_wrappermode (the
+ *             smtps role, RFC 8314) the session starts here and the banner follows the
+ *             handshake. The handshake is bounded by smtpd_starttls_timeout;
  *   AUTH      a SASL exchange (the SASL issue);
  *   QUIT      the last reply is being flushed; then the session ends.
  * Replies are queued and flushed when no complete command is left in the input, so a pipelined
@@ -105,7 +110,12 @@ struct SmtpSession {
         bool bare_lf_excluded;
         bool rewrite_headers;           /* local_header_rewrite_clients */
         bool counted;                   /* in the server's per-client count */
+        unsigned count;                 /* connections from the client, this one included */
         bool shutdown;                  /* the server is stopping */
+        bool tls_active;                /* the handshake is complete */
+        bool tls_wrapper;               /* the handshake precedes the banner */
+        TlsConn *tls;                   /* owned by the stream once the handshake began */
+        char tls_desc[160];             /* "TLSv1.3 with cipher ... (256/256 bits)" */
         bool dead;                      /* socket closed while a commit was in flight */
 
         Transaction tx;
@@ -123,6 +133,7 @@ struct SmtpSession {
 static int session_run(SmtpSession *s);
 static void session_end(SmtpSession *s, int reason);
 static int session_greet(SmtpSession *s);
+static int session_banner(SmtpSession *s);
 static void on_client_name(DnsQuery *q, int r, DnsClientName *result, void *userdata);
 
 SmtpSession *smtp_session_next(SmtpSession *s) {
@@ -165,6 +176,13 @@ static int reply_dsn(SmtpSession *s, int error) {
 
 /* ---- Logging ---- */
 
+/* Postfix's protocol names: ESMTPS over TLS (ESMTPSA with AUTH, later). */
+static const char *session_protocol(const SmtpSession *s) {
+        if (!s->esmtp)
+                return "SMTP";
+        return s->tls_active ? "ESMTPS" : "ESMTP";
+}
+
 static const char *verb_name(SmtpVerb v) {
         return v == SMTP_VERB_UNKNOWN ? "unknown" : smtp_cmd_verb_to_string(v);
 }
@@ -187,7 +205,7 @@ static void log_reject(SmtpSession *s, const char *id, const char *what, const S
                                "helo=<%s>",
                                id ? id : "NOQUEUE", what, s->client, r->code, r->enhanced,
                                r->text, strempty(sender), strempty(rcpt),
-                               s->esmtp ? "ESMTP" : "SMTP", helo));
+                               session_protocol(s), helo));
 }
 
 static void log_disconnect(SmtpSession *s, const char *how) {
@@ -337,6 +355,30 @@ static bool queue_has_room(SmtpSession *s, uint64_t size) {
 
 /* ---- Commands ---- */
 
+/* STARTTLS is advertised when TLS is on and usable and not yet active (RFC 3207 §4.2: not
+ * after the handshake). */
+static bool tls_offered(const SmtpSession *s) {
+        return s->settings->tls_level >= SMTPD_TLS_MAY && s->settings->tls && !s->tls_active;
+}
+
+/* smtpd_tls_security_level = encrypt: mail only over TLS. */
+static bool tls_required(const SmtpSession *s) {
+        return s->settings->tls_level == SMTPD_TLS_ENCRYPT && !s->tls_active;
+}
+
+static int cmd_starttls(SmtpSession *s, const SmtpCmd *c) {
+        if (s->tls_active)
+                return reply(s, 554, "5.5.1", "Error: TLS already active");
+        if (s->settings->tls_level == SMTPD_TLS_NONE)
+                return reply(s, 502, "5.5.1", "Error: command not implemented");
+        if (c->arg_len > 0)
+                return reply(s, 501, "5.5.4", "Syntax: STARTTLS");
+        if (!s->settings->tls)
+                return reply(s, 454, "4.7.0", "TLS not available due to local problem");
+        s->state = SESSION_STARTTLS;
+        return reply(s, 220, "2.0.0", "Ready to start TLS");
+}
+
 static int cmd_helo(SmtpSession *s, const SmtpCmd *c) {
         static const struct {
                 unsigned bit;
@@ -346,6 +388,7 @@ static int cmd_helo(SmtpSession *s, const SmtpCmd *c) {
                 { SMTPD_EHLO_SIZE, NULL },
                 { SMTPD_EHLO_VRFY, "VRFY" },
                 { SMTPD_EHLO_ETRN, "ETRN" },
+                { SMTPD_EHLO_STARTTLS, "STARTTLS" },
                 { SMTPD_EHLO_ENHANCEDSTATUSCODES, "ENHANCEDSTATUSCODES" },
                 { SMTPD_EHLO_8BITMIME, "8BITMIME" },
                 { SMTPD_EHLO_DSN, "DSN" },
@@ -391,6 +434,8 @@ static int cmd_helo(SmtpSession *s, const SmtpCmd *c) {
                         continue;
                 if (keywords[i].bit == SMTPD_EHLO_SMTPUTF8 && !st->smtputf8_enable)
                         continue;
+                if (keywords[i].bit == SMTPD_EHLO_STARTTLS && !tls_offered(s))
+                        continue;
                 last = keywords[i].text ? keywords[i].text : "SIZE";
         }
         r = smtp_stream_reply(&s->stream, 250, !last, NULL, "%s", st->myhostname);
@@ -403,6 +448,8 @@ static int cmd_helo(SmtpSession *s, const SmtpCmd *c) {
                 if (keywords[i].bit == SMTPD_EHLO_VRFY && st->disable_vrfy)
                         continue;
                 if (keywords[i].bit == SMTPD_EHLO_SMTPUTF8 && !st->smtputf8_enable)
+                        continue;
+                if (keywords[i].bit == SMTPD_EHLO_STARTTLS && !tls_offered(s))
                         continue;
                 if (keywords[i].bit == SMTPD_EHLO_SIZE && st->message_size_limit > 0)
                         r = smtp_stream_reply(&s->stream, 250, is_last, NULL, "SIZE %" PRIu64,
@@ -562,7 +609,7 @@ static int on_content(void *userdata, const char *p, size_t n, unsigned flags) {
 static int message_begin(SmtpSession *s, bool bdat, SmtpdReply *ret_refusal) {
         SmtpdSettings *st = s->settings;
         QueueEnvelope *env;
-        CleanupExtra extra = { .local_uid = -1 };
+        CleanupExtra extra = { .local_uid = -1, .tls = s->tls_active ? s->tls_desc : NULL };
         CleanupSettings cs;
         int r;
 
@@ -602,7 +649,7 @@ static int message_begin(SmtpSession *s, bool bdat, SmtpdReply *ret_refusal) {
         if (r >= 0 && s->helo)
                 r = queue_envelope_set(env, QUEUE_FIELD_HELO, s->helo);
         if (r >= 0)
-                r = queue_envelope_set(env, QUEUE_FIELD_PROTOCOL, s->esmtp ? "ESMTP" : "SMTP");
+                r = queue_envelope_set(env, QUEUE_FIELD_PROTOCOL, session_protocol(s));
         if (r < 0)
                 return r;
         env->client_port = s->port;
@@ -624,6 +671,7 @@ static int message_begin(SmtpSession *s, bool bdat, SmtpdReply *ret_refusal) {
         }
         log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", cleanup_queue_id(s->tx.cleanup),
                    "TERN_CLIENT=%s", s->client,
+                   "TERN_TLS=%s", s->tls_active ? s->tls_desc : "",
                    LOG_MESSAGE("%s: client=%s", cleanup_queue_id(s->tx.cleanup), s->client));
         s->tx.bdat = bdat;
         return 0;
@@ -782,6 +830,23 @@ static int dispatch(SmtpSession *s, const SmtpCmd *c) {
         if (is_noop_command(s, c))
                 return reply(s, 250, "2.0.0", "Ok");
 
+        /* Postfix's order: MAIL without a required HELO hears 503 first; AUTH (not offered yet)
+         * hears that it is not enabled. */
+        if (tls_required(s) && IN_SET(c->verb, SMTP_VERB_MAIL, SMTP_VERB_RCPT, SMTP_VERB_DATA,
+                                      SMTP_VERB_BDAT, SMTP_VERB_VRFY, SMTP_VERB_ETRN) &&
+            !(c->verb == SMTP_VERB_MAIL && s->settings->helo_required && !s->helo)) {
+                SmtpdReply rej;
+
+                s->n_total[c->verb]++;
+                smtpd_reply_set(&rej, 530, "5.7.0", "Must issue a STARTTLS command first");
+                if (c->verb == SMTP_VERB_BDAT && c->error >= 0)
+                        /* The chunk follows the command: read it, then refuse (RFC 3030). */
+                        return discard_chunk(s, c->chunk_size, &rej, false);
+                if (c->verb == SMTP_VERB_BDAT)
+                        s->state = SESSION_QUIT;        /* no size: out of step */
+                return reply_check(s, &rej);
+        }
+
         switch (c->verb) {
         case SMTP_VERB_HELO:
         case SMTP_VERB_EHLO:
@@ -820,8 +885,7 @@ static int dispatch(SmtpSession *s, const SmtpCmd *c) {
                                            "QUIT VRFY ETRN HELP");
                 break;
         case SMTP_VERB_STARTTLS:
-                /* The TLS issue enables it (state STARTTLS); until then it is not offered. */
-                r = reply(s, 502, "5.5.1", "Error: command not implemented");
+                r = cmd_starttls(s, c);
                 break;
         case SMTP_VERB_AUTH:
                 r = reply(s, 503, "5.5.1", "Error: authentication not enabled");
@@ -1048,20 +1112,100 @@ static int process_input(SmtpSession *s) {
 static void update_events(SmtpSession *s) {
         uint32_t events = 0;
 
+        if (s->state == SESSION_STARTTLS && s->tls) {
+                /* The handshake: one direction at a time, as OpenSSL asks. */
+                events = tls_conn_wants_write(s->tls) ? EPOLLOUT : EPOLLIN;
+                (void) sd_event_source_set_io_events(s->io, events);
+                return;
+        }
         if (smtp_stream_has_output(&s->stream) && s->state != SESSION_SLEEP)
                 events |= EPOLLOUT;
         if (IN_SET(s->state, SESSION_COMMAND, SESSION_DATA, SESSION_BDAT, SESSION_DISCARD) &&
             buf_pending(&s->stream.in) < SESSION_IN_MAX &&
             buf_pending(&s->stream.out) <= SESSION_OUT_HIGH && !s->stream.eof)
-                events |= EPOLLIN;
+                events |= smtp_stream_read_wants_write(&s->stream) ? EPOLLOUT : EPOLLIN;
         (void) sd_event_source_set_io_events(s->io, events);
 }
 
 static void arm_timeout(SmtpSession *s) {
         if (s->state == SESSION_COMMIT || s->state == SESSION_SLEEP)
                 return;
+        if (s->state == SESSION_STARTTLS && s->tls)
+                return;         /* smtpd_starttls_timeout runs from the handshake's start */
         (void) sd_event_source_set_time_relative(s->timer, s->settings->timeout_usec);
         (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+}
+
+/* ---- TLS ---- */
+
+/* The handshake is over: log it as Postfix does (smtpd_tls_loglevel >= 1), forget what the
+ * client said before (RFC 3207 §4.2), and greet in wrapper mode. Returns < 0 when the session
+ * is to end. */
+static int tls_established(SmtpSession *s) {
+        int r;
+
+        s->tls_active = true;
+        r = tls_conn_describe(s->tls, s->tls_desc, sizeof(s->tls_desc));
+        if (r < 0)
+                return r;
+        log_struct(s->settings->tls_loglevel >= 1 ? LOG_INFO : LOG_DEBUG,
+                   "TERN_CLIENT=%s", s->client, "TERN_TLS=%s", s->tls_desc,
+                   LOG_MESSAGE("Anonymous TLS connection established from %s: %s", s->client,
+                               s->tls_desc));
+
+        s->helo = mfree(s->helo);
+        s->esmtp = false;
+        tx_reset(s);
+        smtp_cmd_parser_reset(s->parser);
+        s->state = SESSION_COMMAND;
+        arm_timeout(s);
+        if (s->tls_wrapper)
+                return session_banner(s);
+        return 0;
+}
+
+/* Puts TLS under the stream: the pipelined plain input goes, the handshake starts. */
+static int tls_start(SmtpSession *s) {
+        TlsConn *c;
+        int r;
+
+        r = tls_conn_new(s->settings->tls, s->fd, &c);
+        if (r < 0)
+                return r;
+        r = smtp_stream_set_transport(&s->stream, &tls_transport, c);
+        if (r < 0) {
+                tls_conn_free(c);
+                return r;
+        }
+        s->tls = c;
+        smtp_cmd_parser_reset(s->parser);
+        tx_reset(s);
+        (void) sd_event_source_set_time_relative(s->timer, s->settings->starttls_timeout_usec);
+        (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+/* Advances the handshake. Returns 0 (done or waiting), < 0 when the session is to end. */
+static int tls_step(SmtpSession *s) {
+        int r;
+
+        r = tls_conn_handshake(s->tls);
+        if (r == 0) {
+                update_events(s);
+                return 0;
+        }
+        if (r < 0) {
+                log_struct(LOG_INFO, "TERN_CLIENT=%s", s->client,
+                           LOG_MESSAGE("SSL_accept error from %s: %s", s->client,
+                                       tls_conn_error(s->tls)[0] ? tls_conn_error(s->tls)
+                                                                 : "lost connection"));
+                s->last_verb = s->tls_wrapper ? "CONNECT" : "STARTTLS";
+                return -ECONNRESET;     /* "lost connection after STARTTLS" */
+        }
+        r = tls_established(s);
+        if (r < 0)
+                return r;
+        return session_run(s);
 }
 
 /* Works off buffered input, flushes replies, and sets what to wait for. Returns < 0 when the
@@ -1069,13 +1213,38 @@ static void arm_timeout(SmtpSession *s) {
 static int session_run(SmtpSession *s) {
         int r;
 
-        r = process_input(s);
-        if (r < 0)
-                return r;
+        for (;;) {
+                ssize_t n;
+
+                r = process_input(s);
+                if (r < 0)
+                        return r;
+                /* Decrypted input the socket will not announce: take it now. */
+                if (!IN_SET(s->state, SESSION_COMMAND, SESSION_DATA, SESSION_BDAT,
+                            SESSION_DISCARD) ||
+                    !smtp_stream_transport_pending(&s->stream) ||
+                    buf_pending(&s->stream.in) >= SESSION_IN_MAX ||
+                    buf_pending(&s->stream.out) > SESSION_OUT_HIGH)
+                        break;
+                n = smtp_stream_fill(&s->stream);
+                if (n < 0 && n != -EAGAIN && n != -ENOBUFS)
+                        return (int) n;
+                if (n <= 0)
+                        break;
+        }
         if (s->state != SESSION_SLEEP) {
                 r = smtp_stream_flush(&s->stream);
                 if (r < 0)
                         return r;
+        }
+        if (s->state == SESSION_STARTTLS && !smtp_stream_has_output(&s->stream)) {
+                /* The 220 is out (or, in wrapper mode, nothing was said): start TLS. */
+                if (!s->tls) {
+                        r = tls_start(s);
+                        if (r < 0)
+                                return r;
+                }
+                return tls_step(s);
         }
         if (s->state == SESSION_QUIT && !smtp_stream_has_output(&s->stream))
                 return -ESHUTDOWN;
@@ -1093,7 +1262,14 @@ static int on_client_io(sd_event_source *src, int fd, uint32_t revents, void *us
         (void) src;
         (void) fd;
 
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        if (s->state == SESSION_STARTTLS && s->tls) {
+                r = tls_step(s);
+                if (r < 0)
+                        session_end(s, r);
+                return 0;
+        }
+        if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
+            ((revents & EPOLLOUT) && smtp_stream_read_wants_write(&s->stream))) {
                 n = smtp_stream_fill(&s->stream);
                 if (n > 0)
                         arm_timeout(s);
@@ -1125,6 +1301,8 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         log_struct(LOG_INFO, "TERN_CLIENT=%s", s->client,
                    LOG_MESSAGE("timeout after %s from %s", s->last_verb ?: "CONNECT",
                                s->client));
+        if (s->state == SESSION_STARTTLS && s->tls)
+                s->state = SESSION_QUIT;        /* mid-handshake: nothing can be said */
         if (s->state != SESSION_QUIT) {
                 s->state = SESSION_QUIT;
                 if (reply(s, 421, "4.4.2", "%s Error: timeout exceeded",
@@ -1166,6 +1344,10 @@ void smtp_session_shutdown(SmtpSession *s) {
         s->shutdown = true;
         if (s->dead || IN_SET(s->state, SESSION_DATA, SESSION_BDAT, SESSION_COMMIT))
                 return;         /* ends after the message's reply */
+        if (s->state == SESSION_STARTTLS && s->tls) {
+                session_end(s, -ESHUTDOWN);     /* mid-handshake: nothing can be said */
+                return;
+        }
         s->state = SESSION_QUIT;
         if (reply(s, 421, "4.3.2", "%s Service shutting down", s->settings->myhostname) < 0 ||
             session_run(s) < 0)
@@ -1332,10 +1514,10 @@ fail:
         return r;
 }
 
-/* Logs the connection and greets (or refuses) the client. Returns 0, or < 0 when the session
- * has been ended and freed. */
+/* Logs the connection and greets (or refuses) the client; in wrapper mode the handshake comes
+ * first and session_banner() follows it. Returns 0, or < 0 when the session has been ended
+ * and freed. */
 static int session_greet(SmtpSession *s) {
-        SmtpdSettings *st = s->settings;
         Server *srv = s->srv;
         int count, r;
 
@@ -1344,33 +1526,49 @@ static int session_greet(SmtpSession *s) {
 
         count = server_client_inc(srv, s->addr);
         if (count < 0) {
-                r = count;
-                goto fail;
+                log_warning_errno(count, "cannot set up a session for %s, closing it: %m",
+                                  s->client);
+                smtp_session_free(s);
+                return count;
         }
         s->counted = true;
-        if (st->connection_count_limit > 0 && (unsigned) count > st->connection_count_limit &&
-            match_list_address(st->event_limit_exceptions, s->addr) <= 0) {
-                log_struct(LOG_WARNING, "TERN_CLIENT=%s", s->client,
-                           LOG_MESSAGE("Connection concurrency limit exceeded: %d from %s for "
-                                       "service %s", count, s->client,
-                                       smtpd_role_to_string(st->role)));
-                s->state = SESSION_QUIT;
-                r = reply(s, 421, "4.7.0", "%s Error: too many connections from %s",
-                          st->myhostname, s->addr);
-        } else
-                r = reply(s, 220, NULL, "%s", st->banner);
-        if (r < 0)
-                goto fail;
+        s->count = (unsigned) count;
+        if (s->settings->tls_wrappermode) {
+                s->tls_wrapper = true;
+                s->state = SESSION_STARTTLS;
+        } else {
+                r = session_banner(s);
+                if (r < 0) {
+                        log_warning_errno(r, "cannot set up a session for %s, closing it: %m",
+                                          s->client);
+                        smtp_session_free(s);
+                        return r;
+                }
+        }
         r = session_run(s);
         if (r < 0) {
                 session_end(s, r);
                 return r;
         }
         return 0;
-fail:
-        log_warning_errno(r, "cannot set up a session for %s, closing it: %m", s->client);
-        smtp_session_free(s);
-        return r;
+}
+
+/* Queues the 220 banner, or the 421 of smtpd_client_connection_count_limit. Returns 0 or
+ * -ENOBUFS/-ENOMEM; the caller runs or ends the session. */
+static int session_banner(SmtpSession *s) {
+        SmtpdSettings *st = s->settings;
+
+        if (st->connection_count_limit > 0 && s->count > st->connection_count_limit &&
+            match_list_address(st->event_limit_exceptions, s->addr) <= 0) {
+                log_struct(LOG_WARNING, "TERN_CLIENT=%s", s->client,
+                           LOG_MESSAGE("Connection concurrency limit exceeded: %u from %s for "
+                                       "service %s", s->count, s->client,
+                                       smtpd_role_to_string(st->role)));
+                s->state = SESSION_QUIT;
+                return reply(s, 421, "4.7.0", "%s Error: too many connections from %s",
+                             st->myhostname, s->addr);
+        }
+        return reply(s, 220, NULL, "%s", st->banner);
 }
 
 /* The end of the client name lookup: Postfix's warnings for names that do not verify, then the

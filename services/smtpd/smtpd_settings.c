@@ -55,7 +55,25 @@ static const struct {
         { "dsn", SMTPD_EHLO_DSN },
         { "smtputf8", SMTPD_EHLO_SMTPUTF8 },
         { "chunking", SMTPD_EHLO_CHUNKING },
+        { "starttls", SMTPD_EHLO_STARTTLS },
 };
+
+static const char *const tls_level_table[_SMTPD_TLS_LEVEL_MAX] = {
+        [SMTPD_TLS_NONE] = "none",
+        [SMTPD_TLS_MAY] = "may",
+        [SMTPD_TLS_ENCRYPT] = "encrypt",
+};
+
+const char *smtpd_tls_level_to_string(SmtpdTlsLevel l) {
+        return l >= 0 && l < _SMTPD_TLS_LEVEL_MAX ? tls_level_table[l] : NULL;
+}
+
+SmtpdTlsLevel smtpd_tls_level_from_string(const char *s) {
+        for (SmtpdTlsLevel l = 0; l < _SMTPD_TLS_LEVEL_MAX; l++)
+                if (streq_ptr(s, tls_level_table[l]))
+                        return l;
+        return _SMTPD_TLS_LEVEL_INVALID;
+}
 
 SmtpdSettings *smtpd_settings_ref(SmtpdSettings *s) {
         if (s)
@@ -82,6 +100,7 @@ static SmtpdSettings *settings_free(SmtpdSettings *s) {
         dict_list_free(s->virtual_mailbox_maps);
         dict_list_free(s->relay_recipient_maps);
         rewrite_settings_free(s->rewrite);
+        tls_server_unref(s->tls);
         config_free(s->config);
         return mfree(s);
 }
@@ -214,7 +233,7 @@ static int load_ehlo_discard(Config *c, unsigned *ret, char **ret_error) {
                 for (size_t i = 0; i < ELEMENTSOF(ehlo_keywords); i++)
                         if (strcasecmp(*k, ehlo_keywords[i].name) == 0)
                                 bits |= ehlo_keywords[i].bit;
-        /* Unknown keywords (silent-discard, starttls, auth) have nothing to hide yet. */
+        /* Unknown keywords (silent-discard, auth) have nothing to hide yet. */
         *ret = bits;
         return 0;
 }
@@ -258,6 +277,145 @@ static int load_header_rewrite_clients(SmtpdSettings *s, char **ret_error) {
                         log_warning("local_header_rewrite_clients: '%s' is not supported yet, "
                                     "ignoring it", *k);
         }
+        return 0;
+}
+
+/* The OpenSSL cipher list of a Postfix grade (smtpd_tls_ciphers, smtpd_tls_mandatory_ciphers):
+ * tls_<grade>_cipherlist, then "!X" for each excluded cipher. */
+static int tls_cipherlist(Config *c, bool mandatory, char **ret, char **ret_error) {
+        static const char *const grades[] = { "export", "low", "medium", "high", "null" };
+        const char *grade_param = mandatory ? "smtpd_tls_mandatory_ciphers" : "smtpd_tls_ciphers";
+        _cleanup_(buf_done) Buf b = BUF_INIT(BUF_MAX_UNBOUNDED);
+        _cleanup_free_ char *grade = NULL, *param = NULL;
+        const char *list;
+        bool known = false;
+        int r;
+
+        r = get_string(c, grade_param, &grade, ret_error);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(grades); i++)
+                known = known || strcasecmp(grade, grades[i]) == 0;
+        if (!known)
+                return errmsg_set(ret_error, -EINVAL, "%s: bad value '%s' (high, medium, low, "
+                                  "export or null)", grade_param, grade);
+        for (char *p = grade; *p; p++)
+                *p = (char) tolower((unsigned char) *p);
+        if (asprintf(&param, "tls_%s_cipherlist", grade) < 0)
+                return -ENOMEM;
+        r = config_expand(c, param, &list, ret_error);
+        if (r < 0)
+                return r;
+        r = buf_append_str(&b, strempty(list));
+        if (r < 0)
+                return r;
+
+        for (int pass = 0; pass < (mandatory ? 2 : 1); pass++) {
+                const char *name = pass == 0 ? "smtpd_tls_exclude_ciphers"
+                                             : "smtpd_tls_mandatory_exclude_ciphers";
+                _cleanup_(strv_freep) char **l = NULL;
+
+                r = config_get_list(c, name, &l);
+                if (r < 0)
+                        return errmsg_set(ret_error, r, "%s: cannot expand", name);
+                for (char **k = l; k && *k; k++) {
+                        r = buf_printf(&b, ":!%s", *k);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        *ret = buf_steal(&b);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* smtpd_tls_*: the level (with Postfix's legacy smtpd_use_tls and smtpd_enforce_tls when
+ * smtpd_tls_security_level is empty) and the server context. A certificate that cannot be loaded
+ * turns TLS off with a warning, as Postfix does, except in wrapper mode, where nothing works
+ * without it: then it is an error naming the parameter. Bad values are errors. */
+static int load_tls(SmtpdSettings *s, char **ret_error) {
+        Config *c = s->config;
+        _cleanup_free_ char *level = NULL, *cert = NULL, *key = NULL, *chain = NULL,
+                            *protocols = NULL, *ciphers = NULL, *error = NULL;
+        bool use = false, enforce = false;
+        TlsServerSettings ts;
+        int r;
+
+        r = get_string(c, "smtpd_tls_security_level", &level, ret_error);
+        if (r < 0)
+                return r;
+        if (!isempty(level)) {
+                s->tls_level = smtpd_tls_level_from_string(level);
+                if (s->tls_level < 0)
+                        return errmsg_set(ret_error, -EINVAL, "smtpd_tls_security_level: bad "
+                                          "value '%s' (none, may or encrypt)", level);
+        } else {
+                r = get_bool(c, "smtpd_use_tls", &use, ret_error);
+                if (r < 0)
+                        return r;
+                r = get_bool(c, "smtpd_enforce_tls", &enforce, ret_error);
+                if (r < 0)
+                        return r;
+                s->tls_level = enforce ? SMTPD_TLS_ENCRYPT
+                             : use     ? SMTPD_TLS_MAY : SMTPD_TLS_NONE;
+        }
+        r = get_bool(c, "smtpd_tls_wrappermode", &s->tls_wrappermode, ret_error);
+        if (r < 0)
+                return r;
+        r = get_bool(c, "smtpd_tls_auth_only", &s->tls_auth_only, ret_error);
+        if (r < 0)
+                return r;
+        r = get_uint(c, "smtpd_tls_loglevel", 4, &s->tls_loglevel, ret_error);
+        if (r < 0)
+                return r;
+        r = get_time_usec(c, "smtpd_starttls_timeout", &s->starttls_timeout_usec, ret_error);
+        if (r < 0)
+                return r;
+        if (s->starttls_timeout_usec == 0)
+                s->starttls_timeout_usec = s->timeout_usec;
+        if (s->tls_wrappermode && s->tls_level < SMTPD_TLS_ENCRYPT)
+                s->tls_level = SMTPD_TLS_ENCRYPT;       /* nothing is said in clear text */
+        if (s->tls_level == SMTPD_TLS_NONE)
+                return 0;
+
+        r = get_string(c, "smtpd_tls_cert_file", &cert, ret_error);
+        if (r >= 0)
+                r = get_string(c, "smtpd_tls_key_file", &key, ret_error);
+        if (r >= 0)
+                r = get_string(c, "smtpd_tls_chain_files", &chain, ret_error);
+        if (r >= 0)
+                r = get_string(c, s->tls_level == SMTPD_TLS_ENCRYPT
+                                          ? "smtpd_tls_mandatory_protocols"
+                                          : "smtpd_tls_protocols", &protocols, ret_error);
+        if (r >= 0)
+                r = tls_cipherlist(c, s->tls_level == SMTPD_TLS_ENCRYPT, &ciphers, ret_error);
+        if (r < 0)
+                return r;
+
+        ts = (TlsServerSettings) {
+                .cert_file = cert,
+                .key_file = key,
+                .chain_files = chain,
+                .protocols = protocols,
+                .cipherlist = ciphers,
+                .credentials_dir = getenv("CREDENTIALS_DIRECTORY"),
+        };
+        r = tls_server_new(&ts, &s->tls, &error);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EBADMSG || (r == -EINVAL && !s->tls_wrappermode))
+                return errmsg_set(ret_error, r, "%s: %s",
+                                  s->tls_level == SMTPD_TLS_ENCRYPT
+                                          ? "smtpd_tls_mandatory_protocols or _ciphers"
+                                          : "smtpd_tls_protocols or smtpd_tls_ciphers",
+                                  strempty(error));
+        if (r < 0 && s->tls_wrappermode)
+                return errmsg_set(ret_error, r, "smtpd_tls_wrappermode = yes needs a server "
+                                  "certificate and key (smtpd_tls_cert_file and "
+                                  "smtpd_tls_key_file, or smtpd_tls_chain_files): %s",
+                                  strempty(error));
+        if (r < 0)
+                log_warning("TLS is not available, STARTTLS will not be offered: %s",
+                            strempty(error));
         return 0;
 }
 
@@ -453,6 +611,9 @@ static int load(SmtpdSettings *s, char **ret_error) {
                 return r;
         s->cleanup.canonical = canonical_cb;
         s->cleanup.canonical_userdata = s->rewrite;
+        r = load_tls(s, ret_error);
+        if (r < 0)
+                return r;
         return load_header_rewrite_clients(s, ret_error);
 }
 
@@ -476,6 +637,12 @@ int smtpd_settings_load(const char *config_dir, char *const *overrides, SmtpdRol
         r = config_load_dir(s->config, config_dir, ret_error);
         if (r < 0)
                 return r;
+        if (role == SMTPD_ROLE_SMTPS) {
+                /* master.cf's smtps line: "-o smtpd_tls_wrappermode=yes". */
+                r = config_set_override(s->config, "smtpd_tls_wrappermode=yes");
+                if (r < 0)
+                        return errmsg_set(ret_error, r, "cannot set up the configuration");
+        }
         for (char *const *o = overrides; o && *o; o++) {
                 r = config_set_override(s->config, *o);
                 if (r < 0)
