@@ -546,6 +546,16 @@ static int apply_one(OpCtx *x, const char *id, QueueName q) {
                 x->failed = true;
                 return 0;
         }
+        if (x->op != OP_REQUEUE) {
+                /* One line per message with its ID, as postsuper logs them, for trace. */
+                audit_begin();
+                log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", id,
+                           LOG_MESSAGE("%s: %s (ternctl, uid %u)", id,
+                                       x->op == OP_HOLD ? "placed on hold"
+                                       : x->op == OP_RELEASE ? "released from hold"
+                                       : "removed", (unsigned) getuid()));
+                audit_end();
+        }
         r = queue_dir_sync(x->d, q);
         if (r >= 0 && to >= 0 && q != to)
                 r = queue_dir_sync(x->d, to);
@@ -1097,7 +1107,9 @@ static void defer_reason_first(const QueueDirs *d, const char *id, char *buf, si
 }
 
 static void format_age(uint64_t seconds, char *buf, size_t size) {
-        if (seconds >= 86400)
+        if (seconds < 60)
+                snprintf(buf, size, "%" PRIu64 "s", seconds);
+        else if (seconds >= 86400)
                 snprintf(buf, size, "%" PRIu64 "d%02" PRIu64 "h", seconds / 86400,
                          seconds / 3600 % 24);
         else
