@@ -25,11 +25,14 @@
    relays through transport_maps to an SMTP sink on 127.0.0.1:2526 in the container, the
    journal shows relay=127.0.0.1[127.0.0.1]:2526 ... status=sent; "ternctl release" and
    "ternctl status" (unit states, queue counts, the oldest deferred message), qmgr's STATUS=
-   in "systemctl status tern-qmgr", "ternctl trace" of an unknown ID.
+   in "systemctl status tern-qmgr", "ternctl trace" of an unknown ID, "ternctl requeue" by
+   root (a new file qmgr can read, both IDs in the journal), "ternctl delete".
 
 Root only (exit 77 otherwise). TERN_SYSTEM_MESSAGES sets the size of the restart stream
-(default 500). TERN_SYSTEM_CHECKS=name,name runs only those checks after the install and start
-(for development; the names are the check_* functions without the prefix). Keeps the container's journal in $TMPDIR when a check fails."""
+(default 500). TERN_SYSTEM_CHECKS=name,name runs only those checks after the install, the start
+and the first delivery (for development; the names are those of main()'s list: trace,
+local_submission, smtp_agent, virtual, forward, reload, restart, qmgr_kill, submission,
+security, reinstall_and_stop). Keeps the container's journal in $TMPDIR when a check fails."""
 import os
 import re
 import shlex
@@ -563,7 +566,7 @@ def check_status(c, qid):
     STATUS= in systemctl status, trace of an unknown ID; then the message is deleted."""
     c.sh(f"ternctl release {qid}")
     wait_for(c, f"journalctl TERN_QUEUE_ID={qid} --no-pager -o cat",
-             r"(?s)^" + qid + r": released from hold \(ternctl, uid 0\)$.*^" + qid +
+             r"(?s)^" + qid + r": released from hold \(uid 0\)$.*^" + qid +
              r": to=<someone@slow\.test>.*status=deferred",
              30, "the released message retried")
     wait_for(c, "ls /var/spool/tern/deferred", "^" + qid + "$", 30, "the message deferred")
@@ -590,11 +593,27 @@ def check_status(c, qid):
     if not re.search(r"^ternctl trace: 0000000000000000: no log entries for this queue ID in "
                      r"the journal\nrc=1$", p.stdout, re.M):
         raise Failure("ternctl trace of an unknown ID:\n" + p.stdout)
-    wait_for(c, f"ternctl delete {qid} 2>&1", r"Deleted: 1 message", 30, "ternctl delete")
+    # requeue by root: the new file (through cleanup, a new ID) belongs to tern, so that qmgr
+    # (User=tern) reads it; the journal has both IDs
+    m = wait_for(c, f"ternctl requeue {qid} 2>&1", "^" + qid + r": requeued as (\w{16})$", 30,
+                 "ternctl requeue")
+    new = m.group(1)
+    wait_for(c, f"journalctl TERN_QUEUE_ID={new} --no-pager -o cat",
+             r"(?s)^" + new + r": requeued from " + qid + r" \(uid 0\)$.*^" + new +
+             r": from=<alice@mail\.tern\.test>.*^" + new + r": to=<someone@slow\.test>.*"
+             r"status=deferred", 30, "the requeued message in qmgr")
+    p = c.sh(f"ternctl trace {qid}")
+    if not re.search(r"^.* tern/ternctl\[\d+\]: " + qid + r": requeued as " + new +
+                     r" \(uid 0\)$", p.stdout, re.M):
+        raise Failure(f"ternctl trace {qid} after the requeue:\n" + p.stdout)
+    wait_for(c, f"stat -c '%U %a' /var/spool/tern/deferred/{new} 2>&1", r"^tern 700$", 10,
+             "the requeued file in deferred/, owned by tern")
+    wait_for(c, f"ternctl delete {new} 2>&1", r"Deleted: 1 message", 30, "ternctl delete")
     wait_for(c, "find /var/spool/tern -type f | wc -l", r"^0$", 10, "an empty queue")
     log(f"ok: ternctl release {qid} retried it at once; ternctl status shows the units, "
         "queue counts and the oldest deferred message; systemctl status tern-qmgr shows "
-        "STATUS=; ternctl trace of an unknown ID exits 1 naming it")
+        f"STATUS=; ternctl trace of an unknown ID exits 1 naming it; ternctl requeue {qid} "
+        f"-> {new} (owned by tern, taken by qmgr, both IDs in the journal); ternctl delete")
 
 
 def check_smtp_agent(c):

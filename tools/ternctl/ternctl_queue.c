@@ -527,10 +527,10 @@ static int apply_one(OpCtx *x, const char *id, QueueName q) {
                         printf("%s: requeued as %s\n", id, new_id);
                         audit_begin();
                         log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", id,
-                                   LOG_MESSAGE("%s: requeued as %s (ternctl, uid %u)", id,
+                                   LOG_MESSAGE("%s: requeued as %s (uid %u)", id,
                                                new_id, (unsigned) getuid()));
                         log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", new_id,
-                                   LOG_MESSAGE("%s: requeued from %s (ternctl, uid %u)",
+                                   LOG_MESSAGE("%s: requeued from %s (uid %u)",
                                                new_id, id, (unsigned) getuid()));
                         audit_end();
                 } else if (r >= 0)
@@ -550,7 +550,7 @@ static int apply_one(OpCtx *x, const char *id, QueueName q) {
                 /* One line per message with its ID, as postsuper logs them, for trace. */
                 audit_begin();
                 log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", id,
-                           LOG_MESSAGE("%s: %s (ternctl, uid %u)", id,
+                           LOG_MESSAGE("%s: %s (uid %u)", id,
                                        x->op == OP_HOLD ? "placed on hold"
                                        : x->op == OP_RELEASE ? "released from hold"
                                        : "removed", (unsigned) getuid()));
