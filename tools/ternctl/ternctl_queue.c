@@ -3,13 +3,17 @@
  * user): queue (mailq, --json), cat (postcat -q), hold/release/delete/requeue (postsuper
  * -h/-H/-d/-r), flush (postqueue -f/-s), qshape, trace (journald by TERN_QUEUE_ID) and status.
  * A verb that moves or removes a file takes queue.h's queue-file lock first, without waiting:
- * a file qmgr holds is being delivered and is skipped with a message. Queue files are parsed
- * by queue.h's bounded parser; nothing here trusts their content. */
+ * a file qmgr holds is being delivered and is skipped with a message. release moves a held
+ * message to incoming/ and wakes qmgr for it alone; requeue runs the content through the
+ * cleanup library again into a new queue file, and removes the old one only once the new one is
+ * durable. Each changed message is logged with its TERN_QUEUE_ID (to the journal when there is
+ * one), so that trace shows it. Queue files are parsed by queue.h's bounded parser; nothing
+ * here trusts their content. status asks systemctl for the units' states. */
 #include <fcntl.h>
-#include <grp.h>
-#include <stddef.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
