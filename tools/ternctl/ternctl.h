@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* ternctl: the administrator's tool (postconf, postmap, postalias, and later the queue tools).
+/* ternctl: the administrator's tool (postconf, postmap, postalias, and the queue tools).
  * Each verb is a function taking the arguments after the verb name (argv[0] is the verb) and
  * returning the process exit status (0 success, 1 failure or warnings found, EX_USAGE for
  * bad usage). Verbs print their own errors, naming the file and line where there is one. */

@@ -3,11 +3,17 @@
  * user): queue (mailq, --json), cat (postcat -q), hold/release/delete/requeue (postsuper
  * -h/-H/-d/-r), flush (postqueue -f/-s), qshape, trace (journald by TERN_QUEUE_ID) and status.
  * A verb that moves or removes a file takes queue.h's queue-file lock first, without waiting:
- * a file qmgr holds is being delivered and is skipped with a message. Queue files are parsed
- * by queue.h's bounded parser; nothing here trusts their content. */
+ * a file qmgr holds is being delivered and is skipped with a message. release moves a held
+ * message to incoming/ and wakes qmgr for it alone; requeue runs the content through the
+ * cleanup library again into a new queue file, and removes the old one only once the new one is
+ * durable. Each changed message is logged with its TERN_QUEUE_ID (to the journal when there is
+ * one), so that trace shows it. Queue files are parsed by queue.h's bounded parser; nothing
+ * here trusts their content. status asks systemctl for the units' states. */
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
@@ -15,10 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "config.h"
 #include "log.h"
 #include "queue.h"
+#include "rewrite.h"
 #include "showq.h"
+#include "smtp_data.h"
 #include "ternctl.h"
 
 static const QueueName message_queues[] = { QUEUE_INCOMING, QUEUE_ACTIVE, QUEUE_DEFERRED,
@@ -257,13 +266,204 @@ int verb_cat(int argc, char **argv) {
 
 typedef enum Op { OP_HOLD, OP_RELEASE, OP_DELETE, OP_REQUEUE } Op;
 
+/* What requeue needs to pass a message through cleanup again: main.cf's rewriting and cleanup
+ * settings, loaded once per run. */
+typedef struct Requeue {
+        Config *config;
+        RewriteSettings *rewrite;
+        CleanupSettings cleanup;        /* strings point into config */
+        uid_t owner_uid;                /* of queue_directory: new files are given to it */
+        gid_t owner_gid;
+} Requeue;
+
 typedef struct OpCtx {
         QueueDirs *d;
         Op op;
         unsigned done;
         unsigned busy;
         bool failed;
+        Requeue *requeue;               /* OP_REQUEUE, loaded at the first message */
 } OpCtx;
+
+static Requeue *requeue_free(Requeue *rq) {
+        if (!rq)
+                return NULL;
+        rewrite_settings_free(rq->rewrite);
+        config_free(rq->config);
+        free(rq);
+        return NULL;
+}
+DEFINE_PTR_CLEANUP(Requeue *, requeue_free);
+
+static void op_ctx_done(OpCtx *x) {
+        x->requeue = requeue_free(x->requeue);
+}
+
+/* What an administrator changed goes to the journal (as postsuper's actions go to syslog)
+ * when there is one, not to the terminal, which gets its own lines on stdout. */
+static void audit_begin(void) {
+        if (access("/run/systemd/journal/socket", W_OK) >= 0)
+                log_set_target_journal(true);
+}
+
+static void audit_end(void) {
+        log_set_target_journal(-1);     /* back to stderr unless it is the journal stream */
+}
+
+static int canonical_cb(void *userdata, const char *address, char **ret) {
+        return rewrite_canonical(userdata, address, ret);
+}
+
+static int requeue_load(const QueueDirs *d, Requeue **ret) {
+        _cleanup_(requeue_freep) Requeue *rq = NULL;
+        _cleanup_free_ char *err = NULL;
+        struct stat st;
+        int r;
+
+        rq = calloc(1, sizeof(*rq));
+        if (!rq)
+                return -ENOMEM;
+        r = load_config(&rq->config);
+        if (r < 0)
+                return r;
+        r = rewrite_settings_new(rq->config, &rq->rewrite, &err);
+        if (r >= 0)
+                r = cleanup_settings_load(rq->config, &rq->cleanup, &err);
+        if (r < 0) {
+                fprintf(stderr, "ternctl requeue: %s: %s\n", arg_config_dir,
+                        err ? err : strerror(-r));
+                return r;
+        }
+        rq->cleanup.canonical = canonical_cb;
+        rq->cleanup.canonical_userdata = rq->rewrite;
+        if (fstat(d->root_fd, &st) < 0)
+                return -errno;
+        rq->owner_uid = st.st_uid;
+        rq->owner_gid = st.st_gid;
+        *ret = TAKE_PTR(rq);
+        return 0;
+}
+
+static int emit_to_cleanup(void *userdata, const char *p, size_t n, unsigned flags) {
+        return cleanup_emit(userdata, p, n, flags);
+}
+
+/* The envelope of a requeued message: the old one's sender, DSN values, SASL login, named
+ * attributes and pending recipients. The client's name and address are left out: they would
+ * make cleanup write a second "Received: from" line naming the original client; the new file
+ * gets "Received: by MYHOSTNAME (tern)" instead. The arrival time is new, as Postfix's pickup
+ * gives a requeued message (postsuper(1): -r after a long hold restarts the queue lifetime). */
+static int requeue_envelope(const QueueEnvelope *old, QueueEnvelope **ret) {
+        _cleanup_(queue_envelope_freep) QueueEnvelope *e = NULL;
+        int r;
+
+        r = queue_envelope_new(&e);
+        if (r >= 0)
+                r = queue_envelope_set(e, QUEUE_FIELD_SENDER, old->sender);
+        if (r >= 0 && old->envid)
+                r = queue_envelope_set(e, QUEUE_FIELD_ENVID, old->envid);
+        if (r >= 0 && old->sasl_user)
+                r = queue_envelope_set(e, QUEUE_FIELD_SASL_USER, old->sasl_user);
+        if (r >= 0 && old->protocol)
+                r = queue_envelope_set(e, QUEUE_FIELD_PROTOCOL, old->protocol);
+        if (r < 0)
+                return r;
+        e->ret = old->ret;
+        for (size_t i = 0; i < old->n_attrs; i++) {
+                r = queue_envelope_add_attr(e, old->attrs[i].name, old->attrs[i].value);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < old->n_rcpts; i++) {
+                const QueueRcpt *rc = &old->rcpts[i];
+
+                if (rc->status != QUEUE_RCPT_PENDING)
+                        continue;
+                r = queue_envelope_add_rcpt(e, rc->address, rc->orcpt, rc->notify);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
+/* postsuper -r: the content of id (in queue q, locked by the caller) passes through cleanup
+ * again into a new file in incoming/ with a new queue ID (canonical and virtual rewriting and
+ * header handling of today's main.cf apply); the old file is removed only once the new one and
+ * its name are durable. A message without pending recipients is only removed. Returns 0 with
+ * the new ID in ret_id ("" when nothing was requeued), or -errno. */
+static int requeue_one(OpCtx *x, const char *id, QueueName q, char ret_id[QUEUE_ID_MAX + 1]) {
+        _cleanup_(queue_file_freep) QueueFile *f = NULL;
+        _cleanup_(queue_envelope_freep) QueueEnvelope *env = NULL;
+        _cleanup_(cleanup_freep) Cleanup *c = NULL;
+        _cleanup_(smtp_data_freep) SmtpDataReader *reader = NULL;
+        SmtpDataLimits limits = SMTP_DATA_LIMITS_DEFAULT;
+        CleanupSettings cs;
+        CleanupExtra extra = { .local_uid = -1 };
+        int in_fd = queue_dirs_fd(x->d, QUEUE_INCOMING);
+        char chunk[65536];
+        uint64_t pos = 0;
+        size_t used;
+        int r;
+
+        if (!x->requeue) {
+                r = requeue_load(x->d, &x->requeue);
+                if (r < 0)
+                        return r;
+        }
+        r = queue_file_open(queue_dirs_fd(x->d, q), id, /* for_update= */ false, NULL, &f);
+        if (r < 0)
+                return r;
+        r = requeue_envelope(f->envelope, &env);
+        if (r < 0)
+                return r;
+        ret_id[0] = '\0';
+        if (env->n_rcpts == 0)
+                return 0;
+
+        /* Postfix: "the address rewriting context (local or remote) is the same as when the
+         * message was received": header addresses are rewritten for local mail only. */
+        cs = x->requeue->cleanup;
+        cs.rewrite_headers = !f->envelope->client_addr;
+        cs.add_missing_headers = false;
+        r = cleanup_new(&cs, in_fd, env, &extra, /* size_limit= */ 0, &c);
+        if (r < 0)
+                return r;
+        /* Run by root, the file must still belong to the queue's owner (qmgr runs as tern). */
+        if (geteuid() != x->requeue->owner_uid &&
+            fchownat(in_fd, cleanup_queue_id(c), x->requeue->owner_uid, x->requeue->owner_gid,
+                     AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+
+        limits.message_size_limit = 0;
+        limits.bare_lf = SMTP_BARE_LF_NORMALIZE;        /* queue content has LF line ends */
+        r = smtp_data_new(&limits, emit_to_cleanup, c, &reader);
+        if (r >= 0)
+                r = smtp_data_start_chunk(reader, f->envelope->content_size);
+        while (r >= 0) {
+                ssize_t k = queue_file_read_content(f, pos, chunk, sizeof(chunk));
+
+                if (k <= 0) {
+                        r = (int) k;
+                        break;
+                }
+                pos += (uint64_t) k;
+                r = smtp_data_feed(reader, chunk, (size_t) k, &used);
+        }
+        if (r >= 0)
+                r = smtp_data_finish(reader);
+        if (r >= 0)
+                r = cleanup_end_content(c);
+        if (r >= 0)
+                r = queue_writer_finish(cleanup_writer(c));
+        if (r >= 0)
+                r = queue_dir_sync(x->d, QUEUE_INCOMING);
+        if (r < 0)
+                return r;
+        snprintf(ret_id, QUEUE_ID_MAX + 1, "%s", cleanup_queue_id(c));
+        c = cleanup_free(c);            /* finished: the new file stays */
+        return 0;
+}
 
 static void remove_logs(const QueueDirs *d, const char *id) {
         (void) unlinkat(queue_dirs_fd(d, QUEUE_DEFER), id, 0);
@@ -271,9 +471,16 @@ static void remove_logs(const QueueDirs *d, const char *id) {
 }
 
 /* Applies the operation to id in queue q. Which queues an operation takes from is Postfix's:
- * hold from incoming, active, deferred; release from hold; delete and requeue from all. */
+ * hold from incoming, active, deferred; release from hold; delete and requeue from all.
+ *
+ * Release moves the message to incoming/ rather than to deferred/ as postsuper -H does: the
+ * incoming trigger then makes qmgr take exactly this message now, where a deferred/ file with
+ * a retry time of now would wait for the next deferred queue run, and qmgr's flush trigger
+ * would retry every deferred message. The file is complete and keeps its defer log, so mailq
+ * and qmgr treat it as they treat any queued message. */
 static int apply_one(OpCtx *x, const char *id, QueueName q) {
         _cleanup_close_ int lock = -EBADF;
+        char new_id[QUEUE_ID_MAX + 1] = "";
         QueueName to;
         int r;
 
@@ -286,9 +493,6 @@ static int apply_one(OpCtx *x, const char *id, QueueName q) {
         case OP_RELEASE:
                 if (q != QUEUE_HOLD)
                         return 0;
-                to = QUEUE_DEFERRED;
-                break;
-        case OP_REQUEUE:
                 to = QUEUE_INCOMING;
                 break;
         default:
@@ -309,25 +513,55 @@ static int apply_one(OpCtx *x, const char *id, QueueName q) {
                 return 0;
         }
 
-        if (x->op == OP_DELETE) {
+        if (x->op == OP_REQUEUE) {
+                r = requeue_one(x, id, q, new_id);
+                if (r < 0) {
+                        fprintf(stderr, "ternctl requeue: %s: %s, the message stays in %s/\n",
+                                id, r == -EINPROGRESS ? "still being written"
+                                : r == -EBADMSG ? "corrupt queue file" : strerror(-r),
+                                queue_name_to_string(q));
+                        x->failed = true;
+                        return 0;
+                }
+                /* The new file and its name are durable: the old one can go. */
                 r = queue_file_remove(x->d, id, q);
                 if (r >= 0)
                         remove_logs(x->d, id);
-        } else {
-                if (to == QUEUE_DEFERRED || to == QUEUE_INCOMING)
-                        /* Eligible at once: the retry time is the mtime in deferred/. */
-                        (void) queue_file_set_mtime(queue_dirs_fd(x->d, q), id, 0);
-                r = q == to ? 0 : queue_file_move(x->d, id, q, to);
-                if (r >= 0 && x->op == OP_REQUEUE)
+                if (r >= 0 && new_id[0]) {
+                        printf("%s: requeued as %s\n", id, new_id);
+                        audit_begin();
+                        log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", id,
+                                   LOG_MESSAGE("%s: requeued as %s (uid %u)", id,
+                                               new_id, (unsigned) getuid()));
+                        log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", new_id,
+                                   LOG_MESSAGE("%s: requeued from %s (uid %u)",
+                                               new_id, id, (unsigned) getuid()));
+                        audit_end();
+                } else if (r >= 0)
+                        printf("%s: no recipient left to deliver, removed\n", id);
+        } else if (x->op == OP_DELETE) {
+                r = queue_file_remove(x->d, id, q);
+                if (r >= 0)
                         remove_logs(x->d, id);
-        }
+        } else
+                r = queue_file_move(x->d, id, q, to);
         if (r < 0) {
                 fprintf(stderr, "ternctl: %s: %s\n", id, strerror(-r));
                 x->failed = true;
                 return 0;
         }
+        if (x->op != OP_REQUEUE) {
+                /* One line per message with its ID, as postsuper logs them, for trace. */
+                audit_begin();
+                log_struct(LOG_INFO, "TERN_QUEUE_ID=%s", id,
+                           LOG_MESSAGE("%s: %s (uid %u)", id,
+                                       x->op == OP_HOLD ? "placed on hold"
+                                       : x->op == OP_RELEASE ? "released from hold"
+                                       : "removed", (unsigned) getuid()));
+                audit_end();
+        }
         r = queue_dir_sync(x->d, q);
-        if (r >= 0 && x->op != OP_DELETE && q != to)
+        if (r >= 0 && to >= 0 && q != to)
                 r = queue_dir_sync(x->d, to);
         if (r < 0)
                 fprintf(stderr, "ternctl: %s: cannot sync the queue directory: %s\n", id,
@@ -347,7 +581,7 @@ static int verb_op(Op op, const char *verb, int argc, char **argv) {
         bool sel[_QUEUE_MAX] = {}, any_sel = false, all = false, from_stdin = false;
         _cleanup_strv_free_ char **ids = NULL;
         size_t n_ids = 0;
-        OpCtx x = { .op = op };
+        _cleanup_(op_ctx_done) OpCtx x = { .op = op };
         int r;
 
         if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
@@ -447,13 +681,13 @@ static int verb_op(Op op, const char *verb, int argc, char **argv) {
 
                 printf("ternctl: %s: %u message%s\n", done_words[op], x.done,
                        x.done == 1 ? "" : "s");
+                audit_begin();
                 log_info("%s: %u message%s (ternctl %s, uid %u)", done_words[op], x.done,
                          x.done == 1 ? "" : "s", verb, (unsigned) getuid());
+                audit_end();
                 /* Wake qmgr for what it can deliver now. */
                 if (IN_SET(op, OP_REQUEUE, OP_RELEASE) && trigger_path(&tp) >= 0)
-                        (void) queue_trigger_send(tp, op == OP_REQUEUE ? QUEUE_TRIGGER_INCOMING
-                                                                       : QUEUE_TRIGGER_FLUSH,
-                                                  NULL);
+                        (void) queue_trigger_send(tp, QUEUE_TRIGGER_INCOMING, NULL);
         }
         return x.failed ? 1 : 0;
 }
@@ -636,14 +870,51 @@ finish:
 
 /* ---- trace ---- */
 
+/* The value of field (e.g. "_PID") of the current entry, copied into buf (cut to fit), or
+ * false. */
+static bool journal_field(sd_journal *j, const char *field, char *buf, size_t size) {
+        size_t flen = strlen(field), len;
+        const void *data;
+
+        if (sd_journal_get_data(j, field, &data, &len) < 0 || len <= flen ||
+            ((const char *) data)[flen] != '=')
+                return false;
+        len -= flen + 1;
+        snprintf(buf, size, "%.*s", (int) MIN(len, size - 1), (const char *) data + flen + 1);
+        return true;
+}
+
+static bool in_group(const char *name) {
+        struct group *g = getgrnam(name);
+        gid_t groups[256];
+        int n;
+
+        if (!g)
+                return false;
+        if (getegid() == g->gr_gid)
+                return true;
+        n = getgroups(ELEMENTSOF(groups), groups);
+        for (int i = 0; i < n; i++)
+                if (groups[i] == g->gr_gid)
+                        return true;
+        return false;
+}
+
+/* The message's path through the services, from journald by TERN_QUEUE_ID, in the order the
+ * journal has it, as syslog lines: "Mon DD HH:MM:SS host tern/smtpd[pid]: ID: client=...". */
 int verb_trace(int argc, char **argv) {
         _cleanup_free_ char *match = NULL;
         sd_journal *j = NULL;
         unsigned n = 0;
         int r;
 
-        if (argc != 2 || !queue_id_is_valid(argv[1])) {
-                fprintf(stderr, "Usage: ternctl trace ID\n");
+        if (argc != 2 || streq(argv[1], "-h") || streq(argv[1], "--help")) {
+                fprintf(argc != 2 ? stderr : stdout, "Usage: ternctl trace ID\n\nShows the "
+                        "message's log lines from the journal (journalctl TERN_QUEUE_ID=ID).\n");
+                return argc != 2 ? EX_USAGE : 0;
+        }
+        if (!queue_id_is_valid(argv[1])) {
+                fprintf(stderr, "ternctl trace: '%s' is not a queue ID\n", argv[1]);
                 return EX_USAGE;
         }
         if (asprintf(&match, "TERN_QUEUE_ID=%s", argv[1]) < 0)
@@ -661,24 +932,20 @@ int verb_trace(int argc, char **argv) {
                         uint64_t usec = 0;
                         time_t t;
                         struct tm tm;
-                        char when[32] = "?", ident[128] = "tern";
+                        char when[32] = "?", ident[128] = "tern", pid[32] = "", host[256] = "";
 
-                        if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0)
+                        if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8)
                                 continue;
                         (void) sd_journal_get_realtime_usec(j, &usec);
                         t = (time_t) (usec / 1000000);
                         if (localtime_r(&t, &tm))
                                 strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
-                        {
-                                const void *idd;
-                                size_t il;
-
-                                if (sd_journal_get_data(j, "SYSLOG_IDENTIFIER", &idd, &il) >= 0
-                                    && il > 18)
-                                        snprintf(ident, sizeof(ident), "%.*s", (int) (il - 18),
-                                                 (const char *) idd + 18);
-                        }
-                        printf("%s %s: %.*s\n", when, ident, (int) (len - 8),
+                        (void) journal_field(j, "SYSLOG_IDENTIFIER", ident, sizeof(ident));
+                        (void) journal_field(j, "_PID", pid, sizeof(pid));
+                        if (!journal_field(j, "_HOSTNAME", host, sizeof(host)))
+                                strcpy(host, "localhost");
+                        printf("%s %s %s%s%s%s: %.*s\n", when, host, ident, pid[0] ? "[" : "",
+                               pid, pid[0] ? "]" : "", (int) (len - 8),
                                (const char *) data + 8);
                         n++;
                 }
@@ -689,9 +956,12 @@ int verb_trace(int argc, char **argv) {
                 return 1;
         }
         if (n == 0) {
-                fprintf(stderr, "ternctl trace: %s: no log entries for this queue ID (unknown "
-                        "ID, or the journal is not readable: run as root or in the "
-                        "systemd-journal group)\n", argv[1]);
+                bool privileged = geteuid() == 0 || in_group("systemd-journal") ||
+                                  in_group("adm");
+
+                fprintf(stderr, "ternctl trace: %s: no log entries for this queue ID in the "
+                        "journal%s\n", argv[1], privileged ? "" : " (you may not read the "
+                        "system journal: run as root or in the systemd-journal group)");
                 return 1;
         }
         return 0;
@@ -699,45 +969,189 @@ int verb_trace(int argc, char **argv) {
 
 /* ---- status ---- */
 
-static const char *const units[] = {
-        "tern.target", "tern-smtpd.socket", "tern-qmgr.socket", "tern-qmgr.service",
-        "tern-pickup.socket", "tern-local.socket", "tern-virtual.socket",
+/* The units DESIGN.md lists; those not installed are not shown. Templates (Accept=yes) are
+ * shown by their socket and the number of instances running. */
+static const char *const status_units[] = {
+        "tern.target",
+        "tern-smtpd.socket", "tern-smtpd.service",
+        "tern-submission.socket", "tern-submission.service",
+        "tern-smtps.socket", "tern-smtps.service",
+        "tern-qmgr.socket", "tern-qmgr.service",
+        "tern-pickup.socket", "tern-local.socket", "tern-virtual.socket", "tern-smtp.socket",
+        "tern-relay.socket", "tern-lmtp.socket", "tern-pipe.socket",
 };
+
+#define FIELD_SIZE(f) sizeof(((UnitState *) NULL)->f)
+
+static bool has_suffix(const char *s, const char *suffix) {
+        size_t a = strlen(s), b = strlen(suffix);
+
+        return a >= b && streq(s + a - b, suffix);
+}
+
+typedef struct UnitState {
+        char id[64];
+        char load[32];
+        char active[32];
+        char sub[32];
+        char status[256];
+        unsigned instances;
+} UnitState;
+
+static void unit_state_set(UnitState *u, const char *line) {
+        static const struct {
+                const char *key;
+                size_t off, size;
+        } keys[] = {
+                { "Id=", offsetof(UnitState, id), FIELD_SIZE(id) },
+                { "LoadState=", offsetof(UnitState, load), FIELD_SIZE(load) },
+                { "ActiveState=", offsetof(UnitState, active),
+                  FIELD_SIZE(active) },
+                { "SubState=", offsetof(UnitState, sub), FIELD_SIZE(sub) },
+                { "StatusText=", offsetof(UnitState, status),
+                  FIELD_SIZE(status) },
+        };
+
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++)
+                if (startswith(line, keys[k].key)) {
+                        char *dst = (char *) u + keys[k].off;
+
+                        snprintf(dst, keys[k].size, "%s", line + strlen(keys[k].key));
+                        return;
+                }
+}
+
+/* Asks systemd (systemctl show) for the state of status_units, then counts the running
+ * instances of each template. Returns the number of units filled in (0: systemd not
+ * reachable). */
+static size_t units_query(UnitState *v) {
+        _cleanup_(buf_done) Buf cmd = BUF_INIT(BUF_MAX_UNBOUNDED);
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0, n = 0;
+        FILE *p;
+        int r;
+
+        r = buf_append_str(&cmd, "systemctl show --no-pager -p Id -p LoadState -p ActiveState "
+                           "-p SubState -p StatusText");
+        for (size_t i = 0; i < ELEMENTSOF(status_units) && r >= 0; i++)
+                r = buf_printf(&cmd, " %s", status_units[i]);
+        if (r < 0 || buf_append_str(&cmd, " 2>/dev/null") < 0)
+                return 0;
+        p = popen(buf_peek(&cmd), "re");
+        if (!p)
+                return 0;
+        /* One block of Key=value lines per unit, blocks separated by an empty line. */
+        while (getline(&line, &cap, p) > 0) {
+                line[strcspn(line, "\n")] = '\0';
+                if (!*line) {
+                        if (n < ELEMENTSOF(status_units) && v[n].id[0])
+                                n++;
+                        continue;
+                }
+                if (n < ELEMENTSOF(status_units))
+                        unit_state_set(&v[n], line);
+        }
+        if (n < ELEMENTSOF(status_units) && v[n].id[0])
+                n++;
+        if (pclose(p) != 0 && n == 0)
+                return 0;
+
+        p = popen("systemctl list-units --no-pager --no-legend --plain --state=active "
+                  "'tern-*@*.service' 2>/dev/null", "re");
+        if (!p)
+                return n;
+        while (getline(&line, &cap, p) > 0) {
+                const char *at = strchr(line, '@');
+
+                if (!at)
+                        continue;
+                for (size_t i = 0; i < n; i++) {
+                        size_t base = strlen(v[i].id) - strlen(".socket");
+
+                        if (has_suffix(v[i].id, ".socket") && (size_t) (at - line) == base &&
+                            strncmp(line, v[i].id, base) == 0)
+                                v[i].instances++;
+                }
+        }
+        pclose(p);
+        return n;
+}
+
+/* The first deferral reason in the defer log of id, sanitised and cut, into buf. */
+static void defer_reason_first(const QueueDirs *d, const char *id, char *buf, size_t size) {
+        _cleanup_close_ int fd = -EBADF;
+        char log[4096];
+        ssize_t k;
+
+        buf[0] = '\0';
+        fd = openat(queue_dirs_fd(d, QUEUE_DEFER), id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return;
+        k = read(fd, log, sizeof(log) - 1);
+        if (k <= 0)
+                return;
+        log[k] = '\0';
+        for (char *l = log; l && *l;) {
+                char *end = strchrnul(l, '\n'), *tab2 = NULL, *tab1;
+
+                *end = '\0';
+                tab1 = strchr(l, '\t');
+                if (tab1)
+                        tab2 = strchr(tab1 + 1, '\t');
+                if (tab2) {
+                        size_t o = 0;
+
+                        for (const char *c = tab2 + 1; *c && o + 1 < size; c++)
+                                buf[o++] = *c >= ' ' && *c < 0x7f ? *c : '?';
+                        buf[o] = '\0';
+                        return;
+                }
+                l = end + 1 < log + k ? end + 1 : NULL;
+        }
+}
+
+static void format_age(uint64_t seconds, char *buf, size_t size) {
+        if (seconds < 60)
+                snprintf(buf, size, "%" PRIu64 "s", seconds);
+        else if (seconds >= 86400)
+                snprintf(buf, size, "%" PRIu64 "d%02" PRIu64 "h", seconds / 86400,
+                         seconds / 3600 % 24);
+        else
+                snprintf(buf, size, "%" PRIu64 "h%02" PRIu64 "m", seconds / 3600,
+                         seconds / 60 % 60);
+}
 
 int verb_status(int argc, char **argv) {
         _cleanup_(queue_dirs_freep) QueueDirs *d = NULL;
+        UnitState units[ELEMENTSOF(status_units)] = {};
+        size_t n_units;
         int r;
 
         if (argc > 1) {
-                fprintf(stderr, "Usage: ternctl status\n");
-                return EX_USAGE;
+                bool help = streq(argv[1], "-h") || streq(argv[1], "--help");
+
+                fprintf(help ? stdout : stderr, "Usage: ternctl status\n\nThe state of each "
+                        "tern unit from systemd, the queue sizes and the oldest deferred "
+                        "message.\n");
+                return help ? 0 : EX_USAGE;
         }
 
+        n_units = units_query(units);
         printf("Services:\n");
-        for (size_t i = 0; i < ELEMENTSOF(units); i++) {
-                _cleanup_free_ char *cmd = NULL, *line = NULL;
-                size_t cap = 0;
-                FILE *p;
+        if (n_units == 0)
+                printf("  unknown: systemd is not reachable (systemctl show failed)\n");
+        for (size_t i = 0; i < n_units; i++) {
+                const UnitState *u = &units[i];
 
-                if (asprintf(&cmd, "systemctl show -p ActiveState -p SubState --value %s "
-                             "2>/dev/null", units[i]) < 0)
-                        return EX_OSERR;
-                p = popen(cmd, "re");
-                if (p) {
-                        _cleanup_free_ char *active = NULL;
-
-                        if (getline(&line, &cap, p) > 0) {
-                                line[strcspn(line, "\n")] = '\0';
-                                active = strdup(line);
-                                if (getline(&line, &cap, p) > 0)
-                                        line[strcspn(line, "\n")] = '\0';
-                        }
-                        printf("  %-22s %s%s%s%s\n", units[i],
-                               active ? active : "unknown (systemd not reachable)",
-                               active && line ? " (" : "", active && line ? line : "",
-                               active && line ? ")" : "");
-                        pclose(p);
-                }
+                if (!streq(u->load, "loaded"))
+                        continue;       /* not installed */
+                printf("  %-24s %s (%s)", u->id, u->active, u->sub);
+                if (u->instances > 0)
+                        printf(", %u instance%s running", u->instances,
+                               u->instances == 1 ? "" : "s");
+                if (u->status[0])
+                        printf(": %s", u->status);
+                printf("\n");
         }
 
         r = open_queue(&d);
@@ -746,19 +1160,33 @@ int verb_status(int argc, char **argv) {
         printf("Queues:\n");
         for (QueueName q = QUEUE_INCOMING; q <= QUEUE_CORRUPT; q++) {
                 _cleanup_strv_free_ char **ids = NULL;
+                uint64_t now = (uint64_t) time(NULL), usec = 0;
+                char age[32], retry[32], reason[128];
+                struct stat st;
 
                 r = queue_scan_sorted(queue_dirs_fd(d, q), 0, &ids);
-                printf("  %-10s %d\n", queue_name_to_string(q), r);
-                if (q == QUEUE_DEFERRED && r > 0) {
-                        uint64_t usec = 0;
-
-                        if (queue_id_get_time(ids[0], &usec) >= 0) {
-                                uint64_t age = (uint64_t) time(NULL) - usec / 1000000;
-
-                                printf("             oldest: %s, %" PRIu64 "h%02" PRIu64
-                                       "m old\n", ids[0], age / 3600, age / 60 % 60);
-                        }
+                if (r < 0) {
+                        printf("  %-10s cannot read: %s\n", queue_name_to_string(q),
+                               strerror(-r));
+                        continue;
                 }
+                printf("  %-10s %d\n", queue_name_to_string(q), r);
+                if (q != QUEUE_DEFERRED || r == 0 || queue_id_get_time(ids[0], &usec) < 0)
+                        continue;
+                /* The oldest by arrival: IDs sort by arrival time (queue.h). */
+                format_age(now > usec / 1000000 ? now - usec / 1000000 : 0, age, sizeof(age));
+                defer_reason_first(d, ids[0], reason, sizeof(reason));
+                printf("  oldest deferred: %s, arrived %s ago", ids[0], age);
+                if (fstatat(queue_dirs_fd(d, q), ids[0], &st, AT_SYMLINK_NOFOLLOW) >= 0) {
+                        uint64_t due = (uint64_t) st.st_mtim.tv_sec;
+
+                        format_age(due > now ? due - now : 0, retry, sizeof(retry));
+                        printf(", next retry %s%s", due > now ? "in " : "now",
+                               due > now ? retry : "");
+                }
+                if (reason[0])
+                        printf(" (%s)", reason);
+                printf("\n");
         }
         return 0;
 }
