@@ -45,15 +45,20 @@
 /* Bytes of one header field (with its continuation lines) held for Content-Type and
  * Content-Transfer-Encoding; a longer field is passed on as it comes and its tail not parsed. */
 #define MIME_HEADER_MAX 16384
+/* The longest line start held before deciding what the line is: a header name (1024 bytes),
+ * or a boundary with its "--" before and after. */
+#define MIME_LINE_HOLD_MAX (2 + MIME_BOUNDARY_MAX + 2)
 /* RFC 2045 §6.7 rule 5: encoded lines are at most 76 characters. */
 #define MIME_QP_LINE_MAX 76
 /* Postfix's smtp_line_length_limit default. */
 #define MIME_LINE_LENGTH_DEFAULT 998
 
-/* An upper bound of the bytes one feed of n bytes (or a finish, n = 0) can append to out,
- * for sizing the output buffer: quoted-printable triples a byte, CRLF, dot-stuffing and
- * folding add less than a byte each, and bytes held from earlier feeds come out too. */
-#define MIME_OUT_MAX(n) (4 * ((size_t) (n) + MIME_HEADER_MAX + MIME_BOUNDARY_MAX + 64) + 64)
+/* An upper bound of the bytes one encoder feed of n bytes (or a finish, n = 0) can append to
+ * out, whatever the line length limit, for sizing the output buffer: quoted-printable makes at
+ * most 3 bytes and a share of a soft break of a byte, the DATA encoder at most 4 of a byte
+ * (a fold, "CRLF SPACE", before every byte at the smallest limit), and the bytes held from
+ * earlier feeds (a header field, a line start) come out too. */
+#define MIME_OUT_MAX(n) (16 * ((size_t) (n) + MIME_HEADER_MAX + MIME_LINE_HOLD_MAX + 64) + 64)
 
 typedef enum MimeDowngradeFlags {
         MIME_DOWNGRADE_CONVERTED = 1u << 0,     /* an entity was relabelled or re-encoded */

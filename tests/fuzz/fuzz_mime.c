@@ -4,7 +4,8 @@
  * result; 8-bit bytes come out only when the downgrader says it left some, and never more than
  * went in; every DATA line within the line length limit; the DATA ends in "." CRLF; without a
  * limit, undoing CRLF and dot-stuffing gives the content back; with one, removing every CRLF
- * SPACE gives what the unlimited encoding gives with the same removal. In single-part mode the
+ * SPACE gives what the unlimited encoding gives with the same removal; the chained encoder
+ * gives the same bytes, each call within MIME_OUT_MAX(). In single-part mode the
  * input becomes the body of an 8bit text/plain message: the output is 7-bit, its lines are at
  * most 76 characters and decoding the quoted-printable body gives the input back.
  * Layout: byte 0 mode, byte 1 line length limit, bytes 2-3 piece sizes, then the content. */
@@ -126,6 +127,39 @@ static void check_wire(const char *s, size_t n, size_t limit, const uint8_t *ste
         assert(memcmp(buf_peek(&back), s, n) == 0);
 }
 
+/* The chained encoder in pieces: each call within MIME_OUT_MAX(), the same bytes as the two
+ * stages run one after the other. */
+static void check_encoder(const char *s, size_t n, size_t limit, const uint8_t *steps,
+                          int want, const Buf *downgraded) {
+        _cleanup_(mime_encoder_freep) MimeEncoder *e = NULL;
+        _cleanup_(buf_done) Buf out = BUF_INIT(SIZE_MAX), want_out = BUF_INIT(SIZE_MAX);
+        MimeEncoderOptions o = { .downgrade = true, .line_length_limit = limit };
+        size_t pos = 0, si = 0, before;
+        int r = 0;
+
+        assert(mime_encoder_new(&o, &e) == 0);
+        while (pos < n && r == 0) {
+                size_t k = (size_t) steps[si++ % 2] * 64 + 1;
+
+                k = MIN(k, n - pos);
+                before = buf_pending(&out);
+                r = mime_encoder_feed(e, s + pos, k, &out);
+                assert(buf_pending(&out) - before <= MIME_OUT_MAX(k));
+                pos += k;
+        }
+        if (r == 0) {
+                before = buf_pending(&out);
+                r = mime_encoder_finish(e, &out);
+                assert(buf_pending(&out) - before <= MIME_OUT_MAX(0));
+        }
+        assert(r == want);
+        if (r < 0)
+                return;
+        wire(buf_peek(downgraded), buf_pending(downgraded), limit, NULL, &want_out);
+        assert(buf_pending(&out) == buf_pending(&want_out));
+        assert(memcmp(buf_peek(&out), buf_peek(&want_out), buf_pending(&out)) == 0);
+}
+
 static void check_single_part(const char *s, size_t n, const uint8_t *steps) {
         static const char hdr[] = "Content-Type: text/plain; charset=utf-8\n"
                                   "Content-Transfer-Encoding: 8bit\n\n";
@@ -195,6 +229,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
                 check_wire(buf_peek(&whole), buf_pending(&whole), limit, data + 2);
         }
+        check_encoder(s, n, limit, data + 2, r_whole, &whole);
         check_wire(s, n, limit, data + 2);
         return 0;
 }
