@@ -14,6 +14,7 @@ byte for byte and announces 8BITMIME or not:
   smtp_line_length_limit = 0 it arrives whole;
 - with 8BITMIME announced the message arrives as it was sent, with BODY=8BITMIME;
 - disable_mime_output_conversion = yes sends 8-bit content as it is;
+- MIME nesting deeper than 100 levels bounces with 5.6.0 and the DATA is never completed;
 - against Postfix's smtp-sink started with -8 (no 8BITMIME) dumping messages with -d, the
   converted message is what the sink stores (skipped when smtp-sink cannot be had)."""
 
@@ -243,6 +244,24 @@ class Mime(unittest.TestCase):
                                   cf={"disable_mime_output_conversion": "yes"})
         self.assertNotIn(b"BODY=8BITMIME", mail)
         assert_same_message(self, sent, unstuff(data))
+
+    def test_nesting_too_deep_bounces(self):
+        body = b"From: alice@mx.example.test\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+        for i in range(101):
+            body += b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
+        body += b"Content-Transfer-Encoding: 8bit\r\n\r\n\xc3\xa9\r\n"
+        rcv = Receiver(eight_bit=False)
+        try:
+            with system(rcv.port) as ms:
+                qid = ms.send("alice@mx.example.test", ["bob@remote.test"], body,
+                              mail_options=["BODY=8BITMIME"])
+                ms.wait_log(rf"^{qid}: to=<bob@remote\.test>, relay=127\.0\.0\.1.*"
+                            r"dsn=5\.6\.0, status=bounced \(MIME nesting exceeds safety limit\)",
+                            name="smtp")
+            # The transaction was cut off: the receiver never saw the end of the data.
+            self.assertEqual(rcv.messages, [])
+        finally:
+            rcv.close()
 
     def test_7bit_message_unchanged_without_8bitmime(self):
         sent = crlf(b"From: alice@mx.example.test\nSubject: plain\n\nplain = text \n..x\n")
