@@ -56,6 +56,8 @@ typedef struct SmtpSettings {
         uint64_t max_idle_usec;
         uint64_t max_use;               /* 0: no limit */
         uint64_t ipc_timeout_usec;
+        bool disable_mime_output_conversion;    /* no 8BITMIME to 7BIT downgrade */
+        uint64_t line_length_limit;     /* smtp_line_length_limit / lmtp_..., 0: none */
 } SmtpSettings;
 
 /* Reads DIR/main.cf with the -o overrides (NULL-terminated, may be NULL), for the SMTP or the

@@ -3,7 +3,8 @@
  * order (smtp_conn.c), then smtp_fallback_relay's; on each, the conversation of RFC 5321 §3:
  * greeting, EHLO (HELO when refused; LHLO for LMTP, RFC 2033 §4.1), the STARTTLS hook, MAIL and
  * RCPT in one write when the server offers PIPELINING (RFC 2920 §3.1), DATA with the queue
- * file's content sent as CRLF lines with dot-stuffing (RFC 5321 §4.5.2), and the end-of-data
+ * file's content sent as CRLF lines with dot-stuffing (RFC 5321 §4.5.2; mime.h: long lines
+ * folded, 8-bit MIME made 7-bit for a server without 8BITMIME), and the end-of-data
  * reply (LMTP: one per accepted recipient, RFC 2033 §4.2). SIZE (RFC 1870), BODY=8BITMIME
  * (RFC 6152), SMTPUTF8 (RFC 6531) and the DSN parameters (RFC 3461: RET, ENVID, NOTIFY, ORCPT)
  * are passed when the server offers them. A 2xx or 5xx answer for a recipient is final; a 4xx,
@@ -28,6 +29,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "mime.h"
 #include "queue.h"
 #include "smtp.h"
 #include "smtp_cmd.h"
@@ -400,57 +402,68 @@ static int rcpt_params(Delivery *d, const SmtpConn *c, const IpcRcpt *rc, Buf *b
         return r;
 }
 
-/* Sends the content: LF lines become CRLF lines, a leading "." is doubled (RFC 5321 §4.5.2),
- * a last line without LF gets its CRLF, then "." CRLF. Returns 0, -errno (I/O or queue). */
+/* Sends the content through the DATA encoder (mime.h), the one path for every message: LF lines
+ * become CRLF lines, a leading "." is doubled (RFC 5321 §4.5.2), lines longer than
+ * smtp_line_length_limit are folded, a last line without LF gets its CRLF, then "." CRLF.
+ * When the server did not announce 8BITMIME and disable_mime_output_conversion = no, the
+ * content goes through the 8BITMIME to 7BIT downgrade first, as Postfix's SMTP client does for
+ * any mail not known to be 7-bit (RFC 6152 §3). Returns 0, -E2BIG when the MIME nesting is too
+ * deep to convert (the DATA is then incomplete), -errno (I/O or queue). */
 static int send_content(Delivery *d, SmtpConn *c) {
         const SmtpSettings *s = d->s;
+        const MimeEncoderOptions opts = {
+                .downgrade = !s->disable_mime_output_conversion &&
+                             !(c->caps.caps & SMTP_CAP_8BITMIME),
+                .line_length_limit = (size_t) MIN(s->line_length_limit, (uint64_t) SIZE_MAX),
+        };
+        _cleanup_(mime_encoder_freep) MimeEncoder *enc = NULL;
         _cleanup_free_ char *in = malloc(SMTP_CHUNK);
-        _cleanup_(buf_done) Buf out = BUF_INIT(SMTP_CHUNK * 2 + 16);
-        bool bol = true;
+        _cleanup_(buf_done) Buf out = BUF_INIT(MIME_OUT_MAX(SMTP_CHUNK));
         uint64_t pos = 0;
+        bool eof = false;
         int r;
 
         if (!in)
                 return -ENOMEM;
-        for (;;) {
+        r = mime_encoder_new(&opts, &enc);
+        if (r < 0)
+                return r;
+        while (!eof) {
                 ssize_t k = queue_file_read_content(d->f, pos, in, SMTP_CHUNK);
 
                 if (k < 0)
                         return (int) k;
-                if (k == 0)
-                        break;
-                pos += (uint64_t) k;
                 buf_clear(&out);
-                for (ssize_t i = 0; i < k; i++) {
-                        char ch = in[i];
-
-                        if (bol && ch == '.')
-                                r = buf_append_char(&out, '.');
-                        else
-                                r = 0;
-                        if (r >= 0)
-                                r = ch == '\n' ? buf_append(&out, "\r\n", 2) :
-                                                 buf_append_char(&out, ch);
-                        if (r < 0)
-                                return r;
-                        bol = ch == '\n';
-                }
-                r = smtp_conn_write(c, buf_peek(&out), buf_pending(&out));
-                if (r == -ENOBUFS) {
-                        r = smtp_conn_flush(c, s->data_xfer_timeout_usec);
-                        if (r >= 0)
-                                r = smtp_conn_write(c, buf_peek(&out), buf_pending(&out));
+                if (k == 0) {
+                        eof = true;
+                        r = mime_encoder_finish(enc, &out);
+                } else {
+                        pos += (uint64_t) k;
+                        r = mime_encoder_feed(enc, in, (size_t) k, &out);
                 }
                 if (r < 0)
                         return r;
+                /* In slices the stream's buffer can take (the encoder may triple a chunk). */
+                while (buf_pending(&out) > 0) {
+                        size_t m = MIN(buf_pending(&out), (size_t) SMTP_CHUNK);
+
+                        r = smtp_conn_write(c, buf_peek(&out), m);
+                        if (r == -ENOBUFS) {
+                                r = smtp_conn_flush(c, s->data_xfer_timeout_usec);
+                                if (r >= 0)
+                                        r = smtp_conn_write(c, buf_peek(&out), m);
+                        }
+                        if (r < 0)
+                                return r;
+                        buf_consume(&out, m);
+                }
                 r = smtp_conn_flush(c, s->data_xfer_timeout_usec);
                 if (r < 0)
                         return r;
         }
-        r = smtp_conn_write(c, bol ? ".\r\n" : "\r\n.\r\n", bol ? 3 : 5);
-        if (r >= 0)
-                r = smtp_conn_flush(c, s->data_xfer_timeout_usec);
-        return r;
+        if (mime_encoder_flags(enc) & MIME_DOWNGRADE_CONVERTED)
+                log_debug("%s: converted 8BITMIME content to 7BIT for %s", d->req->id, c->relay);
+        return 0;
 }
 
 /* One mail transaction on an open session for the open recipients. Returns 0 (results set;
@@ -597,6 +610,14 @@ static int transaction(Delivery *d, SmtpConn *c) {
         rep = smtp_reply_free(rep);
 
         r = send_content(d, c);
+        if (r == -E2BIG) {
+                /* Postfix: a MIME error while downgrading bounces the mail; the only way to
+                 * cancel the transaction under way is to drop the connection. */
+                c->broken = true;
+                set_open(d, true, IPC_STATUS_BOUNCED, "5.6.0", c->relay,
+                         "MIME nesting exceeds safety limit");
+                return 0;
+        }
         if (r < 0) {
                 c->broken = true;
                 set_io_failure(d, c, r, "sending message body");

@@ -2,7 +2,8 @@
 /* smtp_settings: the main.cf parameters of the smtp and lmtp agents, with Postfix's names and
  * defaults: the smtp_* names for SMTP and the lmtp_* names for LMTP (smtp_helo_name becomes
  * lmtp_lhlo_name, smtp_tcp_port lmtp_tcp_port), plus the shared myhostname, inet_interfaces,
- * inet_protocols, disable_dns_lookups, queue_directory, max_idle, max_use and ipc_timeout.
+ * inet_protocols, disable_dns_lookups, queue_directory, max_idle, max_use and ipc_timeout, and
+ * for the content: disable_mime_output_conversion and smtp_line_length_limit (lmtp_...).
  * main.cf is the administrator's input: a bad value stops the agent with a message naming the
  * parameter. */
 #include <errno.h>
@@ -284,6 +285,14 @@ int smtp_settings_load(const char *config_dir, char *const *overrides, bool lmtp
         if (r < 0)
                 return r;
         r = get_usec(s, "ipc_timeout", &s->ipc_timeout_usec, ret_error);
+        if (r < 0)
+                return r;
+        r = get_bool(s, "disable_mime_output_conversion", &s->disable_mime_output_conversion,
+                     ret_error);
+        if (r < 0)
+                return r;
+        r = get_count(s, pname(s, "line_length_limit", n, sizeof(n)), &s->line_length_limit,
+                      ret_error);
         if (r < 0)
                 return r;
 
