@@ -406,7 +406,8 @@ typedef struct QueueTrigger {
  * Returns 1 when the datagram was sent; 0 when no qmgr listens (ENOENT, ECONNREFUSED) or its
  * queue is full (EAGAIN) -- not an error for an enqueuer: the file is safe in incoming/ and
  * qmgr finds it when it starts or at its next scan; -EINVAL for a bad type or domain,
- * -ENAMETOOLONG for a path that does not fit sun_path, other -errno. */
+ * -ENAMETOOLONG for a path that does not fit sun_path, other -errno. The first call in a
+ * thread opens a datagram socket that the thread keeps (close-on-exec) for the next ones. */
 int queue_trigger_send(const char *path, char type, const char *domain);
 /* Parses a received datagram: "i", "f" or "d DOMAIN" (DOMAIN 1..255 printable ASCII bytes, no
  * space), optionally followed by one LF. Pure. Returns 0, -EBADMSG. */

@@ -148,14 +148,17 @@ static void reply_dsn(const SmtpReply *rep, char dsn[static IPC_DSN_MAX + 1]) {
                          dsn[0] == '2' ? '2' : '4');
 }
 
-/* "host X said: 550 5.1.1 ... (in reply to RCPT TO command)". */
+/* "host X said: 550 5.1.1 ... (in reply to RCPT TO command)", X without the port, as Postfix
+ * writes it ("mx.example.com[192.0.2.1]"; the relay= field keeps ":25"). */
 static void said_text(const SmtpConn *c, const SmtpReply *rep, const char *cmd, char *buf,
                       size_t size) {
+        const char *bracket = strrchr(c->relay, ']');
+        int n = bracket ? (int) (bracket - c->relay + 1) : (int) strlen(c->relay);
         char r[IPC_TEXT_MAX];
 
         smtp_reply_format(rep, r, sizeof(r));
-        xsnprintf(buf, size, "host %s said: %s (in reply to %s command)", c->relay, r,
-                        cmd);
+        xsnprintf(buf, size, "host %.*s said: %s (in reply to %s command)", n, c->relay, r,
+                  cmd);
 }
 
 /* The outcome of a reply for the open recipients (or the accepted ones). */
@@ -765,6 +768,7 @@ static int deliver_to(Delivery *d, const char *dest, bool is_fallback) {
 
                         xsnprintf(text, sizeof(text), "connect to %s: %s", hosts.items[i].relay,
                                  r == -ETIMEDOUT ? "Connection timed out" : strerror(-r));
+                        log_info("%s", text);   /* Postfix's line for each host it gives up on */
                         set_open(d, false, IPC_STATUS_DEFERRED, "4.4.1", "none", text);
                         continue;
                 }
