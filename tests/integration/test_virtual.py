@@ -182,10 +182,11 @@ def run(tmp):
                 "loop@example.com     example.com/loop/\n"
                 "low@example.com      example.com/low/\n"
                 "deep@example.com     deep/a/b/inbox\n"
+                "intruder@example.com example.com/bob/\n"
                 "@catchall.test       catchall/\n")
     with open(os.path.join(etc, "vuid"), "w") as f:
-        f.write("low@example.com %d\n@example.com %d\n@catchall.test %d\n"
-                % (LOW_UID, UID, UID))
+        f.write("low@example.com %d\nintruder@example.com %d\n@example.com %d\n"
+                "@catchall.test %d\n" % (LOW_UID, UID + 1, UID, UID))
     with open(os.path.join(etc, "main.cf"), "w") as f:
         f.write("queue_directory = %s\n" % spool +
                 "virtual_mailbox_base = %s\n" % vmail +
@@ -213,7 +214,8 @@ def run(tmp):
                b"\nHello Bob,\nFrom here on, a quoted line.\n>From stays.\n\xc3\xa9t\xc3\xa9\n")
     rcpts = ["bob@example.com", "carol@example.com", "nobody@example.com",
              "anyone@catchall.test", "bob+tag@example.com", "low@example.com",
-             "full@example.com", "locked@example.com", "BOB@Example.COM", "deep@example.com"]
+             "full@example.com", "locked@example.com", "BOB@Example.COM", "deep@example.com",
+             "intruder@example.com"]
     qid, off, size = write_queue_file(spool, "alice@example.org", rcpts, content)
 
     with Agent(tmp) as agent:
@@ -223,6 +225,7 @@ def run(tmp):
         s.sendall(request(qid, off, size,
                           [(0, "bob@example.com", "bob@example.com"),
                            (1, "carol@example.com", "info@example.com"),
+                           (10, "intruder@example.com", "intruder@example.com"),
                            (2, "nobody@example.com", "nobody@example.com"),
                            (3, "anyone@catchall.test", "anyone@catchall.test"),
                            (4, "bob+tag@example.com", "bob+tag@example.com"),
@@ -237,6 +240,9 @@ def run(tmp):
         check(res[0][3] == "delivered to maildir", "bob text: %r" % (res[0],))
         check(res[1][:2] == ("sent", "2.0.0") and res[1][3] == "delivered to mailbox",
               "carol: %r" % (res[1],))
+        # Another uid cannot write into bob's Maildir (0700): the delivery really runs with
+        # the owner's identity, and the agent gets its own back for the next recipients.
+        check(res[10][0] == "deferred", "intruder: %r" % (res[10],))
         check(res[2][:2] == ("bounced", "5.1.1") and "unknown user" in res[2][3],
               "unknown: %r" % (res[2],))
         check(res[3][:2] == ("sent", "2.0.0"), "catch-all: %r" % (res[3],))
