@@ -213,13 +213,19 @@ static int deliver_as(uid_t uid, gid_t gid, const char *path, bool maildir, Queu
                 r = fs_identity_take(uid, gid, &saved);
         if (r == 0) {
                 *ret_stage = STAGE_DELIVERY;
-                r = mkdir_parents(path, strlen(s->mailbox_base));
-        }
-        if (r == 0) {
-                if (maildir)
-                        r = mailbox_maildir_deliver(path, f, e, s->mailbox_limit, NULL);
-                else
-                        r = mailbox_mbox_deliver(path, f, e, s->locks, s->mailbox_limit);
+                /* The directories below the base are made when a delivery finds one missing. */
+                for (unsigned attempt = 0;; attempt++) {
+                        if (maildir)
+                                r = mailbox_maildir_deliver(path, f, e, s->mailbox_limit, NULL);
+                        else
+                                r = mailbox_mbox_deliver(path, f, e, s->locks,
+                                                         s->mailbox_limit);
+                        if (r != -ENOENT || attempt > 0)
+                                break;
+                        r = mkdir_parents(path, strlen(s->mailbox_base));
+                        if (r < 0)
+                                break;
+                }
         }
         if (switched)
                 fs_identity_restore(&saved);
