@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <net/if.h>
@@ -1083,13 +1084,7 @@ int config_value_check(ConfigType type, char time_unit, const char *value) {
 }
 
 int config_get_bool(Config *c, const char *name, bool *ret) {
-        const char *v;
-        int r;
-
-        r = config_expand(c, name, &v, NULL);
-        if (r < 0)
-                return r;
-        return parse_bool(v, ret);
+        return config_read_bool(c, name, ret, NULL);
 }
 
 int config_get_int(Config *c, const char *name, int64_t *ret) {
@@ -1102,25 +1097,25 @@ int config_get_int(Config *c, const char *name, int64_t *ret) {
         return parse_int64(v, ret);
 }
 
-int config_get_time(Config *c, const char *name, uint64_t *ret_seconds) {
+/* A time value of name: bare numbers in the parameter's unit (table), else seconds. */
+static int time_parse(const char *name, const char *v, uint64_t *ret_seconds) {
         const ConfigParam *p = config_param_find(name);
-        const char *v;
-        int r;
 
-        r = config_expand(c, name, &v, NULL);
-        if (r < 0)
-                return r;
         return parse_time(v, p && p->time_unit ? p->time_unit : 's', ret_seconds);
 }
 
-int config_get_size(Config *c, const char *name, uint64_t *ret_bytes) {
+int config_get_time(Config *c, const char *name, uint64_t *ret_seconds) {
         const char *v;
         int r;
 
         r = config_expand(c, name, &v, NULL);
         if (r < 0)
                 return r;
-        return parse_size(v, ret_bytes);
+        return time_parse(name, v, ret_seconds);
+}
+
+int config_get_size(Config *c, const char *name, uint64_t *ret_bytes) {
+        return config_read_size(c, name, ret_bytes, NULL);
 }
 
 static bool list_sep(char ch) {
@@ -1176,13 +1171,205 @@ int config_split_list(const char *text, char ***ret_strv) {
 }
 
 int config_get_list(Config *c, const char *name, char ***ret_strv) {
+        return config_read_list(c, name, ret_strv, NULL);
+}
+
+/* ---- typed getters with messages ---- */
+
+/* The one form of a bad-value message: "NAME: bad value 'VALUE'" and an optional hint. */
+static int bad_value(char **ret_error, int r, const char *name, const char *value,
+                     const char *hint) {
+        if (hint)
+                return errmsg_set(ret_error, r, "%s: bad value '%s' (%s)", name, value, hint);
+        return errmsg_set(ret_error, r, "%s: bad value '%s'", name, value);
+}
+
+int config_read_bool(Config *c, const char *name, bool *ret, char **ret_error) {
         const char *v;
         int r;
 
-        r = config_expand(c, name, &v, NULL);
+        r = config_expand(c, name, &v, ret_error);
+        if (r < 0)
+                return r;
+        r = parse_bool(v, ret);
+        if (r < 0)
+                return bad_value(ret_error, r, name, v, "yes or no");
+        return 0;
+}
+
+int config_read_uint64(Config *c, const char *name, uint64_t min, uint64_t max, uint64_t *ret,
+                       char **ret_error) {
+        char hint[2 * DECIMAL_STR_MAX(uint64_t) + sizeof("must be at least ..")];
+        const char *v;
+        int64_t n;
+        int r;
+
+        assert(ret);
+
+        r = config_expand(c, name, &v, ret_error);
+        if (r < 0)
+                return r;
+        r = parse_int64(v, &n);
+        if (r < 0)
+                return bad_value(ret_error, r, name, v, NULL);
+        if (n < 0 || (uint64_t) n < min || (uint64_t) n > max) {
+                if (max >= INT64_MAX)
+                        (void) snprintf(hint, sizeof(hint), "must be at least %" PRIu64, min);
+                else
+                        (void) snprintf(hint, sizeof(hint), "must be %" PRIu64 "..%" PRIu64,
+                                        min, max);
+                return bad_value(ret_error, -ERANGE, name, v, hint);
+        }
+        *ret = (uint64_t) n;
+        return 0;
+}
+
+int config_read_unsigned(Config *c, const char *name, unsigned min, unsigned max, unsigned *ret,
+                         char **ret_error) {
+        uint64_t n;
+        int r;
+
+        assert(ret);
+
+        r = config_read_uint64(c, name, min, max, &n, ret_error);
+        if (r < 0)
+                return r;
+        *ret = (unsigned) n;
+        return 0;
+}
+
+int config_read_usec(Config *c, const char *name, uint64_t *ret_usec, char **ret_error) {
+        uint64_t sec;
+        const char *v;
+        int r;
+
+        assert(ret_usec);
+
+        r = config_expand(c, name, &v, ret_error);
+        if (r < 0)
+                return r;
+        r = time_parse(name, v, &sec);
+        if (r >= 0 && sec > UINT64_MAX / 1000000)
+                r = -ERANGE;
+        if (r < 0)
+                return bad_value(ret_error, r, name, v, NULL);
+        *ret_usec = sec * 1000000;
+        return 0;
+}
+
+int config_read_size(Config *c, const char *name, uint64_t *ret_bytes, char **ret_error) {
+        const char *v;
+        int r;
+
+        r = config_expand(c, name, &v, ret_error);
+        if (r < 0)
+                return r;
+        r = parse_size(v, ret_bytes);
+        if (r < 0)
+                return bad_value(ret_error, r, name, v, NULL);
+        return 0;
+}
+
+int config_read_strdup(Config *c, const char *name, char **ret, char **ret_error) {
+        const char *v;
+        char *copy;
+        int r;
+
+        assert(ret);
+
+        r = config_expand(c, name, &v, ret_error);
+        if (r < 0)
+                return r;
+        copy = strdup(strempty(v));
+        if (!copy)
+                return -ENOMEM;
+        free(*ret);
+        *ret = copy;
+        return 0;
+}
+
+int config_read_list(Config *c, const char *name, char ***ret_strv, char **ret_error) {
+        const char *v;
+        int r;
+
+        r = config_expand(c, name, &v, ret_error);
         if (r < 0)
                 return r;
         return config_split_list(v, ret_strv);
+}
+
+int config_read_enum(Config *c, const char *name, const char *const *table, size_t n, int *ret,
+                     char **ret_error) {
+        _cleanup_(buf_done) Buf hint = BUF_INIT(BUF_MAX_UNBOUNDED);
+        const char *v;
+        int r;
+
+        assert(table || n == 0);
+        assert(ret);
+
+        r = config_expand(c, name, &v, ret_error);
+        if (r < 0)
+                return r;
+        if (isempty(v)) {
+                *ret = -1;
+                return 0;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (streq_ptr(v, table[i])) {
+                        *ret = (int) i;
+                        return 0;
+                }
+        for (size_t i = 0; i < n; i++) {
+                r = buf_printf(&hint, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+                               table[i]);
+                if (r < 0)
+                        return r;
+        }
+        return bad_value(ret_error, -EBADMSG, name, v, n > 0 ? buf_peek(&hint) : NULL);
+}
+
+int config_read_maps(Config *c, const char *name, DictFlags flags, DictList **ret,
+                     char **ret_error) {
+        _cleanup_free_ char *error = NULL;
+        const char *v;
+        int r;
+
+        assert(ret);
+
+        r = config_expand(c, name, &v, ret_error);
+        if (r < 0)
+                return r;
+        if (v[strspn(v, ", \t\r\n")] == '\0') {
+                *ret = NULL;
+                return 0;
+        }
+        r = dict_list_open(v, flags, ret, &error);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "%s: %s", name,
+                                  error ? error : "cannot open the tables");
+        return 0;
+}
+
+int config_new_from_dir(const char *dir, char *const *overrides, Config **ret, char **ret_error) {
+        _cleanup_(config_freep) Config *c = NULL;
+        int r;
+
+        assert(dir);
+        assert(ret);
+
+        r = config_new(&c);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "cannot set up the configuration");
+        r = config_load_dir(c, dir, ret_error);
+        if (r < 0)
+                return r;
+        for (char *const *o = overrides; o && *o; o++) {
+                r = config_set_override(c, *o);
+                if (r < 0)
+                        return errmsg_set(ret_error, r, "-o %s: not name=value", *o);
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
 }
 
 /* ---- main.cf parsing ---- */

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dict.h"
 #include "macro.h"
 
 typedef struct Config Config;
@@ -155,6 +156,40 @@ int config_get_size(Config *c, const char *name, uint64_t *ret_bytes);
 int config_get_list(Config *c, const char *name, char ***ret_strv);
 /* The same splitting on any text. */
 int config_split_list(const char *text, char ***ret_strv);
+
+/* Typed getters for settings loaders: the same as above, but a failure comes with one message
+ * form in *ret_error (malloc'd, optional), "NAME: bad value 'VALUE'", with a hint in parentheses
+ * where one helps ("(yes or no)", "(must be 1..599)", "(none, may or encrypt)"); an expansion
+ * failure keeps config_expand()'s message. They return 0 with the value, -ENOENT unknown name,
+ * -EBADMSG a value that does not parse, -ERANGE a number outside [min, max], -ENOMEM, or an
+ * expansion error as config_expand(). Nothing is written to ret on failure. */
+int config_read_bool(Config *c, const char *name, bool *ret, char **ret_error);
+int config_read_uint64(Config *c, const char *name, uint64_t min, uint64_t max, uint64_t *ret,
+                       char **ret_error);
+int config_read_unsigned(Config *c, const char *name, unsigned min, unsigned max, unsigned *ret,
+                         char **ret_error);
+/* A time (Postfix's units, bare numbers in the parameter's default unit) in microseconds. */
+int config_read_usec(Config *c, const char *name, uint64_t *ret_usec, char **ret_error);
+int config_read_size(Config *c, const char *name, uint64_t *ret_bytes, char **ret_error);
+/* The expanded value, a malloc'd copy ("" for an empty value) that replaces *ret, whose old
+ * value is freed. */
+int config_read_strdup(Config *c, const char *name, char **ret, char **ret_error);
+/* The list as config_get_list(); *ret_strv is malloc'd, possibly empty. */
+int config_read_list(Config *c, const char *name, char ***ret_strv, char **ret_error);
+/* The index in table[0..n) of the value (exact match); -1 for an empty value, which callers
+ * take as "unset" (a default, a legacy parameter) or reject. The hint lists the table. */
+int config_read_enum(Config *c, const char *name, const char *const *table, size_t n, int *ret,
+                     char **ret_error);
+/* The "type:name, ..." tables the value names, opened with flags (dict_list_open()); *ret is
+ * NULL when the value names none (Postfix creates no list then). Open errors are "NAME: what
+ * dict_list_open() said". *ret is owned by the caller (dict_list_free()). */
+int config_read_maps(Config *c, const char *name, DictFlags flags, DictList **ret,
+                     char **ret_error);
+
+/* config_new(), config_load_dir(dir) and each "name=value" of overrides (-o), in that order:
+ * the Config a service starts from. Returns 0, or a negative errno with *ret_error saying what
+ * failed ("-o x: not name=value", "cannot set up the configuration", or config_load_dir()'s). */
+int config_new_from_dir(const char *dir, char *const *overrides, Config **ret, char **ret_error);
 
 /* Checks a value against a type: 0 when valid, -EBADMSG otherwise (-ERANGE on overflow). */
 int config_value_check(ConfigType type, char time_unit, const char *value);

@@ -742,7 +742,7 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000;
 }
 
-static uint64_t deadline_from(uint64_t timeout_usec) {
+uint64_t ipc_deadline(uint64_t timeout_usec) {
         uint64_t d;
 
         if (timeout_usec == IPC_TIMEOUT_INFINITY ||
@@ -751,9 +751,7 @@ static uint64_t deadline_from(uint64_t timeout_usec) {
         return d;
 }
 
-/* Waits until fd is ready for events or the deadline passes. Polls at least once, so that a
- * zero timeout still sees what is ready. Returns 0, -ETIMEDOUT, -EBADF, -errno. */
-static int fd_wait(int fd, short events, uint64_t deadline) {
+int ipc_fd_wait(int fd, short events, uint64_t deadline) {
         for (;;) {
                 struct pollfd pfd = { .fd = fd, .events = events };
                 uint64_t left = 0;
@@ -783,7 +781,7 @@ static int fd_wait(int fd, short events, uint64_t deadline) {
 }
 
 int ipc_request_read(IpcRequestParser *p, int fd, uint64_t timeout_usec, IpcRequest **ret) {
-        uint64_t deadline = deadline_from(timeout_usec);
+        uint64_t deadline = ipc_deadline(timeout_usec);
         int r;
 
         assert(p);
@@ -801,7 +799,7 @@ int ipc_request_read(IpcRequestParser *p, int fd, uint64_t timeout_usec, IpcRequ
                                 return r;
                 }
 
-                r = fd_wait(fd, POLLIN, deadline);
+                r = ipc_fd_wait(fd, POLLIN, deadline);
                 if (r < 0)
                         return r;
                 r = buf_read_fd(&p->raw, fd);
@@ -815,7 +813,10 @@ int ipc_request_read(IpcRequestParser *p, int fd, uint64_t timeout_usec, IpcRequ
 }
 
 int ipc_write(int fd, Buf *b, uint64_t timeout_usec) {
-        uint64_t deadline = deadline_from(timeout_usec);
+        return ipc_write_until(fd, b, ipc_deadline(timeout_usec));
+}
+
+int ipc_write_until(int fd, Buf *b, uint64_t deadline) {
         int r;
 
         assert(fd >= 0);
@@ -834,7 +835,7 @@ int ipc_write(int fd, Buf *b, uint64_t timeout_usec) {
                                 continue;
                         if (errno != EAGAIN && errno != EWOULDBLOCK)
                                 return -errno;
-                        r = fd_wait(fd, POLLOUT, deadline);
+                        r = ipc_fd_wait(fd, POLLOUT, deadline);
                         if (r < 0)
                                 return r;
                         continue;

@@ -332,3 +332,12 @@ int ipc_reply_parser_take_partial(IpcReplyParser *p, IpcReply **ret);
  * everything was written, -ETIMEDOUT (b keeps what is left), -errno from send(), write() or
  * poll(). */
 int ipc_write(int fd, Buf *b, uint64_t timeout_usec);
+/* The same against a deadline from ipc_deadline(), for an exchange bounded as a whole. */
+int ipc_write_until(int fd, Buf *b, uint64_t deadline);
+/* The CLOCK_MONOTONIC time, in microseconds, timeout_usec from now; IPC_TIMEOUT_INFINITY for
+ * IPC_TIMEOUT_INFINITY or on overflow. */
+uint64_t ipc_deadline(uint64_t timeout_usec);
+/* Waits with poll() until fd is ready for events or deadline (IPC_TIMEOUT_INFINITY: none)
+ * passes; polls at least once, so that a passed deadline still sees what is ready. Returns 0
+ * when ready (or hung up: the I/O call reports it), -ETIMEDOUT, -EBADF, -errno. */
+int ipc_fd_wait(int fd, short events, uint64_t deadline);

@@ -112,67 +112,6 @@ int ipc_client_service_split(const char *value, const char *default_nexthop,
         return 0;
 }
 
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000;
-}
-
-/* Waits for events on fd until deadline (IPC_TIMEOUT_INFINITY: none). Polls at least once.
- * Returns 0 when ready (or hung up), -ETIMEDOUT, -errno. */
-static int wait_fd(int fd, short events, uint64_t deadline) {
-        for (;;) {
-                struct pollfd pfd = { .fd = fd, .events = events };
-                uint64_t left = 0;
-                int timeout_ms = -1, r;
-
-                if (deadline != IPC_TIMEOUT_INFINITY) {
-                        uint64_t now = mono_usec();
-
-                        left = deadline > now ? deadline - now : 0;
-                        timeout_ms = (int) MIN((left + 999) / 1000, (uint64_t) INT_MAX);
-                }
-                r = poll(&pfd, 1, timeout_ms);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (r == 0) {
-                        if (left == 0)
-                                return -ETIMEDOUT;
-                        continue;
-                }
-                if (pfd.revents & POLLNVAL)
-                        return -EBADF;
-                return 0;
-        }
-}
-
-/* Sends the pending bytes of b before deadline. */
-static int send_all(int fd, Buf *b, uint64_t deadline) {
-        while (buf_pending(b) > 0) {
-                ssize_t k;
-                int r;
-
-                /* MSG_NOSIGNAL: a vanished agent is -EPIPE, not SIGPIPE. */
-                k = send(fd, buf_peek(b), buf_pending(b), MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN && errno != EWOULDBLOCK)
-                                return -errno;
-                        r = wait_fd(fd, POLLOUT, deadline);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                buf_consume(b, (size_t) k);
-        }
-        return 0;
-}
-
 /* Reads and parses the reply before deadline. Returns 0 with *ret, or the error. */
 static int read_reply(int fd, IpcReplyParser *p, uint64_t deadline, IpcReply **ret) {
         for (;;) {
@@ -181,7 +120,7 @@ static int read_reply(int fd, IpcReplyParser *p, uint64_t deadline, IpcReply **r
                 ssize_t k;
                 int r;
 
-                r = wait_fd(fd, POLLIN, deadline);
+                r = ipc_fd_wait(fd, POLLIN, deadline);
                 if (r < 0)
                         return r;
                 k = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
@@ -213,7 +152,7 @@ int ipc_client_call(int fd, const IpcRequest *req, uint64_t timeout_usec, IpcRep
         _cleanup_(ipc_reply_parser_freep) IpcReplyParser *p = NULL;
         _cleanup_(buf_done) Buf out = BUF_INIT(IPC_CLIENT_OUT_MAX);
         IpcReply *reply = NULL;
-        uint64_t deadline = IPC_TIMEOUT_INFINITY;
+        uint64_t deadline = ipc_deadline(timeout_usec);
         int r;
 
         assert(fd >= 0);
@@ -222,10 +161,6 @@ int ipc_client_call(int fd, const IpcRequest *req, uint64_t timeout_usec, IpcRep
 
         if (ret_partial)
                 *ret_partial = NULL;
-        if (timeout_usec != IPC_TIMEOUT_INFINITY &&
-            (__builtin_add_overflow(mono_usec(), timeout_usec, &deadline) ||
-             deadline == IPC_TIMEOUT_INFINITY))
-                deadline = IPC_TIMEOUT_INFINITY;
 
         r = ipc_reply_parser_new_for(req, &p);
         if (r < 0)
@@ -236,7 +171,7 @@ int ipc_client_call(int fd, const IpcRequest *req, uint64_t timeout_usec, IpcRep
         if (r < 0)
                 return r;
 
-        r = send_all(fd, &out, deadline);
+        r = ipc_write_until(fd, &out, deadline);
         if (r >= 0)
                 r = read_reply(fd, p, deadline, &reply);
         if (r < 0) {

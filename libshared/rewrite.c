@@ -121,41 +121,13 @@ RewriteSettings *rewrite_settings_free(RewriteSettings *s) {
 
 /* ---- settings ---- */
 
-static int get_string(Config *c, const char *name, char **ret, char **ret_error) {
-        _cleanup_free_ char *error = NULL;
-        const char *v;
-        char *copy;
-        int r;
-
-        r = config_expand(c, name, &v, &error);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "parameter %s: %s", name,
-                                  error ?: strerror(-r));
-        copy = strdup(v);
-        if (!copy)
-                return -ENOMEM;
-        *ret = copy;
-        return 0;
-}
-
-static int get_bool(Config *c, const char *name, bool *ret, char **ret_error) {
-        int r;
-
-        r = config_get_bool(c, name, ret);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "parameter %s: %s", name,
-                                  r == -EBADMSG ? "bad boolean value (want yes or no)" :
-                                  strerror(-r));
-        return 0;
-}
-
 /* Whether name is listed in parent_domain_matches_subdomains. */
 static int parent_style(Config *c, const char *name, bool *ret, char **ret_error) {
         _cleanup_strv_free_ char **l = NULL;
         _cleanup_free_ char *v = NULL;
         int r;
 
-        r = get_string(c, "parent_domain_matches_subdomains", &v, ret_error);
+        r = config_read_strdup(c, "parent_domain_matches_subdomains", &v, ret_error);
         if (r < 0)
                 return r;
         r = config_split_list(v, &l);
@@ -173,7 +145,7 @@ static int open_list(Config *c, const char *name, MatchList **ret, char **ret_er
         bool parent;
         int r;
 
-        r = get_string(c, name, &v, ret_error);
+        r = config_read_strdup(c, name, &v, ret_error);
         if (r < 0)
                 return r;
         r = parent_style(c, name, &parent, ret_error);
@@ -185,24 +157,6 @@ static int open_list(Config *c, const char *name, MatchList **ret, char **ret_er
         }
         r = match_list_new(v, MATCH_DOMAIN, parent ? MATCH_PARENT_SUBDOMAINS : MATCH_FLAG_NONE,
                            ret, &error);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "parameter %s: %s", name,
-                                  error ?: strerror(-r));
-        return 0;
-}
-
-static int open_maps(Config *c, const char *name, DictList **ret, char **ret_error) {
-        _cleanup_free_ char *v = NULL, *error = NULL;
-        int r;
-
-        r = get_string(c, name, &v, ret_error);
-        if (r < 0)
-                return r;
-        if (v[strspn(v, ", \t\r\n")] == '\0') {
-                *ret = NULL;
-                return 0;
-        }
-        r = dict_list_open(v, DICT_FLAGS_DEFAULT, ret, &error);
         if (r < 0)
                 return errmsg_set(ret_error, r, "parameter %s: %s", name,
                                   error ?: strerror(-r));
@@ -259,7 +213,7 @@ static int interfaces_add_param(RewriteSettings *s, Config *c, const char *name,
         _cleanup_free_ char *v = NULL;
         int r;
 
-        r = get_string(c, name, &v, ret_error);
+        r = config_read_strdup(c, name, &v, ret_error);
         if (r < 0)
                 return r;
         r = config_split_list(v, &l);
@@ -383,14 +337,16 @@ int rewrite_settings_new(Config *c, RewriteSettings **ret, char **ret_error) {
                 return -ENOMEM;
 
         for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
-                r = get_string(c, strings[i].name,
-                               (char **) (void *) ((char *) s + strings[i].offset), ret_error);
+                r = config_read_strdup(c, strings[i].name,
+                                       (char **) (void *) ((char *) s + strings[i].offset),
+                                       ret_error);
                 if (r < 0)
                         return r;
         }
         for (size_t i = 0; i < ELEMENTSOF(bools); i++) {
-                r = get_bool(c, bools[i].name,
-                             (bool *) (void *) ((char *) s + bools[i].offset), ret_error);
+                r = config_read_bool(c, bools[i].name,
+                                     (bool *) (void *) ((char *) s + bools[i].offset),
+                                     ret_error);
                 if (r < 0)
                         return r;
         }
@@ -404,8 +360,9 @@ int rewrite_settings_new(Config *c, RewriteSettings **ret, char **ret_error) {
                         return r;
         }
         for (size_t i = 0; i < ELEMENTSOF(maps); i++) {
-                r = open_maps(c, maps[i].name,
-                              (DictList **) (void *) ((char *) s + maps[i].offset), ret_error);
+                r = config_read_maps(c, maps[i].name, DICT_FLAGS_DEFAULT,
+                                     (DictList **) (void *) ((char *) s + maps[i].offset),
+                                     ret_error);
                 if (r < 0)
                         return r;
         }

@@ -91,3 +91,51 @@ static inline int service_main_args(const char *name, const char *summary, bool 
                 return -EX_USAGE;
         }
 }
+
+/* For main() only: the whole main() of a service without options of its own: sets the log
+ * identifier ident ("tern/local", a string that outlives the program), parses argv into *args
+ * with service_main_args(), calls run(), frees *args. Returns the exit status. */
+static inline int service_main(const char *ident, const char *name, const char *summary,
+                               bool with_role, int argc, char **argv, ServiceArgs *args,
+                               int (*run)(void)) {
+        int r;
+
+        log_set_ident(ident);
+        r = service_main_args(name, summary, with_role, argc, argv, args);
+        if (r <= 0)
+                return -r;
+        r = run();
+        service_args_done(args);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* Bytes of one agent reply: IPC_RCPT_MAX result lines of at most IPC_LINE_MAX bytes and the
+ * end line. */
+#define SERVICE_REPLY_MAX ((size_t) IPC_RCPT_MAX * (IPC_LINE_MAX + 2) + 16)
+
+/* For an agent's run() only (it logs): takes the connection of an Accept=yes instance, tells
+ * the service manager READY=1, serves qmgr's requests with fn under limits, tells it
+ * STOPPING=1 and closes the connection. Returns 0 when the loop ended normally, else the
+ * error, logged here ("expected one connected socket ...", "ID: closing the connection with
+ * qmgr: ..."). */
+#include <systemd/sd-daemon.h>
+
+static inline int service_agent_serve(const ServiceLoopLimits *limits, ServiceRequestFn fn,
+                                      void *userdata) {
+        char id[QUEUE_ID_MAX + 1];
+        int fd, r;
+
+        fd = service_take_connection();
+        if (fd < 0)
+                return log_error_errno(fd, "expected one connected socket from the service "
+                                           "manager (LISTEN_FDS=1, Accept=yes): %m");
+
+        (void) sd_notify(/* unset_environment= */ false, "READY=1");
+        r = service_serve_requests(fd, limits, fn, userdata, id);
+        (void) sd_notify(false, "STOPPING=1");
+        safe_close(fd);
+        if (r < 0)
+                return log_error_errno(r, "%s%sclosing the connection with qmgr: %m", id,
+                                       id[0] ? ": " : "");
+        return 0;
+}

@@ -82,17 +82,6 @@ LocalSettings *local_settings_free(LocalSettings *s) {
         return mfree(s);
 }
 
-static int get_string(Config *c, const char *name, char **ret, char **ret_error) {
-        const char *v;
-        int r;
-
-        r = config_expand(c, name, &v, ret_error);
-        if (r < 0)
-                return r;
-        *ret = strdup(strempty(v));
-        return *ret ? 0 : -ENOMEM;
-}
-
 static int get_classes(Config *c, const char *name, unsigned allowed, unsigned *ret,
                        char **ret_error) {
         const char *v;
@@ -104,17 +93,6 @@ static int get_classes(Config *c, const char *name, unsigned allowed, unsigned *
         r = local_class_list_parse(strempty(v), allowed, ret);
         if (r < 0)
                 return errmsg_set(ret_error, r, "%s: unknown class in '%s'", name, v);
-        return 0;
-}
-
-static int get_usec(Config *c, const char *name, uint64_t *ret, char **ret_error) {
-        uint64_t sec;
-        int r;
-
-        r = config_get_time(c, name, &sec);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: bad time value", name);
-        *ret = sec > UINT64_MAX / 1000000 ? UINT64_MAX : sec * 1000000;
         return 0;
 }
 
@@ -140,68 +118,53 @@ static int find_alias_owner_path(const char *maps, char **ret) {
         return 0;
 }
 
-/* A "type:name, ..." list of tables; *ret stays NULL when the parameter is empty. */
-static int get_maps(Config *c, const char *name, DictList **ret, char **ret_error) {
-        _cleanup_free_ char *error = NULL;
-        const char *v;
-        int r;
-
-        r = config_expand(c, name, &v, ret_error);
-        if (r < 0)
-                return r;
-        *ret = NULL;
-        if (isempty(v))
-                return 0;
-        r = dict_list_open(v, DICT_FLAGS_DEFAULT, ret, &error);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: %s", name, strempty(error));
-        return 0;
-}
-
 static int canonical_cb(void *userdata, const char *address, char **ret) {
         return rewrite_canonical(userdata, address, ret);
 }
 
 static int load(LocalSettings *s, char **ret_error) {
         Config *c = s->config;
-        _cleanup_free_ char *locks = NULL, *error = NULL;
+        _cleanup_free_ char *locks = NULL;
         const char *v;
-        int64_t n;
         int r;
 
-        r = get_string(c, "queue_directory", &s->queue_directory, ret_error);
+        r = config_read_strdup(c, "queue_directory", &s->queue_directory, ret_error);
         if (r >= 0)
-                r = get_string(c, "myhostname", &s->myhostname, ret_error);
+                r = config_read_strdup(c, "myhostname", &s->myhostname, ret_error);
         if (r >= 0)
-                r = get_string(c, "recipient_delimiter", &s->recipient_delimiter, ret_error);
+                r = config_read_strdup(c, "recipient_delimiter", &s->recipient_delimiter,
+                                       ret_error);
         if (r >= 0)
-                r = get_string(c, "mailbox_command", &s->mailbox_command, ret_error);
+                r = config_read_strdup(c, "mailbox_command", &s->mailbox_command, ret_error);
         if (r >= 0)
-                r = get_string(c, "mailbox_transport", &s->mailbox_transport, ret_error);
+                r = config_read_strdup(c, "mailbox_transport", &s->mailbox_transport, ret_error);
         if (r >= 0)
-                r = get_string(c, "fallback_transport", &s->fallback_transport, ret_error);
+                r = config_read_strdup(c, "fallback_transport", &s->fallback_transport, ret_error);
         if (r >= 0)
-                r = get_maps(c, "mailbox_command_maps", &s->mailbox_command_maps, ret_error);
+                r = config_read_maps(c, "mailbox_command_maps", DICT_FLAGS_DEFAULT,
+                                     &s->mailbox_command_maps, ret_error);
         if (r >= 0)
-                r = get_maps(c, "mailbox_transport_maps", &s->mailbox_transport_maps,
-                             ret_error);
+                r = config_read_maps(c, "mailbox_transport_maps", DICT_FLAGS_DEFAULT,
+                                     &s->mailbox_transport_maps, ret_error);
         if (r >= 0)
-                r = get_maps(c, "fallback_transport_maps", &s->fallback_transport_maps,
-                             ret_error);
+                r = config_read_maps(c, "fallback_transport_maps", DICT_FLAGS_DEFAULT,
+                                     &s->fallback_transport_maps, ret_error);
         if (r >= 0)
-                r = get_string(c, "home_mailbox", &s->home_mailbox, ret_error);
+                r = config_read_strdup(c, "home_mailbox", &s->home_mailbox, ret_error);
         if (r >= 0)
-                r = get_string(c, "mail_spool_directory", &s->mail_spool_directory, ret_error);
+                r = config_read_strdup(c, "mail_spool_directory", &s->mail_spool_directory,
+                                       ret_error);
         if (r >= 0)
-                r = get_string(c, "luser_relay", &s->luser_relay, ret_error);
+                r = config_read_strdup(c, "luser_relay", &s->luser_relay, ret_error);
         if (r >= 0)
-                r = get_string(c, "default_privs", &s->default_privs, ret_error);
+                r = config_read_strdup(c, "default_privs", &s->default_privs, ret_error);
         if (r >= 0)
-                r = get_string(c, "local_command_shell", &s->command_shell, ret_error);
+                r = config_read_strdup(c, "local_command_shell", &s->command_shell, ret_error);
         if (r >= 0)
-                r = get_string(c, "forward_expansion_filter", &s->forward_filter, ret_error);
+                r = config_read_strdup(c, "forward_expansion_filter", &s->forward_filter,
+                                       ret_error);
         if (r >= 0)
-                r = get_string(c, "mailbox_delivery_lock", &locks, ret_error);
+                r = config_read_strdup(c, "mailbox_delivery_lock", &locks, ret_error);
         if (r < 0)
                 return r;
 
@@ -213,7 +176,8 @@ static int load(LocalSettings *s, char **ret_error) {
 
         r = mailbox_lock_from_string(locks, &s->mailbox_locks);
         if (r < 0)
-                return errmsg_set(ret_error, r, "mailbox_delivery_lock: bad value '%s'", locks);
+                return errmsg_set(ret_error, r, "%s: bad value '%s' (fcntl, flock or dotlock)",
+                                  "mailbox_delivery_lock", locks);
 
         r = get_classes(c, "allow_mail_to_commands",
                         LOCAL_CLASS_ALIAS | LOCAL_CLASS_FORWARD | LOCAL_CLASS_INCLUDE,
@@ -227,13 +191,14 @@ static int load(LocalSettings *s, char **ret_error) {
                                 LOCAL_CLASS_COMMAND | LOCAL_CLASS_FILE | LOCAL_CLASS_FORWARD,
                                 &s->prepend_delivered, ret_error);
         if (r >= 0)
-                r = get_usec(c, "command_time_limit", &s->command_time_limit_usec, ret_error);
+                r = config_read_usec(c, "command_time_limit", &s->command_time_limit_usec,
+                                     ret_error);
         if (r >= 0)
-                r = get_usec(c, "max_idle", &s->max_idle_usec, ret_error);
+                r = config_read_usec(c, "max_idle", &s->max_idle_usec, ret_error);
         if (r >= 0)
-                r = get_usec(c, "ipc_timeout", &s->ipc_timeout_usec, ret_error);
+                r = config_read_usec(c, "ipc_timeout", &s->ipc_timeout_usec, ret_error);
         if (r >= 0)
-                r = get_usec(c, "daemon_timeout", &s->pass_timeout_usec, ret_error);
+                r = config_read_usec(c, "daemon_timeout", &s->pass_timeout_usec, ret_error);
         if (r < 0)
                 return r;
 
@@ -256,33 +221,25 @@ static int load(LocalSettings *s, char **ret_error) {
         if (!s->run_directory)
                 return -ENOMEM;
 
-        r = config_get_bool(c, "owner_request_special", &s->owner_request_special);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "owner_request_special: bad value");
-        r = config_get_bool(c, "expand_owner_alias", &s->expand_owner_alias);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "expand_owner_alias: bad value");
-        r = config_get_size(c, "mailbox_size_limit", &s->mailbox_size_limit);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "mailbox_size_limit: bad value");
-        r = config_get_int(c, "max_use", &n);
-        if (r < 0 || n < 0)
-                return errmsg_set(ret_error, r < 0 ? r : -ERANGE, "max_use: bad value");
-        s->max_use = (uint64_t) n;
-        r = config_get_int(c, "duplicate_filter_limit", &n);
-        if (r < 0 || n < 0)
-                return errmsg_set(ret_error, r < 0 ? r : -ERANGE,
-                                  "duplicate_filter_limit: bad value");
-        s->dup_max = (uint64_t) n;
-
-        r = config_expand(c, "alias_maps", &v, ret_error);
+        r = config_read_bool(c, "owner_request_special", &s->owner_request_special, ret_error);
+        if (r >= 0)
+                r = config_read_bool(c, "expand_owner_alias", &s->expand_owner_alias, ret_error);
+        if (r >= 0)
+                r = config_read_size(c, "mailbox_size_limit", &s->mailbox_size_limit,
+                                     ret_error);
+        if (r >= 0)
+                r = config_read_uint64(c, "max_use", 0, INT64_MAX, &s->max_use, ret_error);
+        if (r >= 0)
+                r = config_read_uint64(c, "duplicate_filter_limit", 0, INT64_MAX, &s->dup_max,
+                                       ret_error);
         if (r < 0)
                 return r;
-        if (!isempty(v)) {
-                r = dict_list_open(v, DICT_FLAGS_DEFAULT, &s->alias_maps, &error);
-                if (r < 0)
-                        return errmsg_set(ret_error, r, "alias_maps: %s", strempty(error));
-                r = find_alias_owner_path(v, &s->alias_owner_path);
+
+        r = config_read_maps(c, "alias_maps", DICT_FLAGS_DEFAULT, &s->alias_maps, ret_error);
+        if (r < 0)
+                return r;
+        if (s->alias_maps) {
+                r = find_alias_owner_path(config_get(c, "alias_maps"), &s->alias_owner_path);
                 if (r < 0)
                         return r;
         }
@@ -312,21 +269,11 @@ int local_settings_load(const char *dir, char **overrides, LocalSettings **ret, 
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        for (unsigned i = 0; i < 2; i++) {
-                Config **c = i == 0 ? &s->config : &s->expand;
-
-                r = config_new(c);
-                if (r < 0)
-                        return errmsg_set(ret_error, r, "cannot set up the configuration");
-                r = config_load_dir(*c, dir, ret_error);
-                if (r < 0)
-                        return r;
-                for (char **o = overrides; o && *o; o++) {
-                        r = config_set_override(*c, *o);
-                        if (r < 0)
-                                return errmsg_set(ret_error, r, "-o %s: bad override", *o);
-                }
-        }
+        r = config_new_from_dir(dir, overrides, &s->config, ret_error);
+        if (r >= 0)
+                r = config_new_from_dir(dir, overrides, &s->expand, ret_error);
+        if (r < 0)
+                return r;
         r = load(s, ret_error);
         if (r < 0)
                 return r;

@@ -209,10 +209,9 @@ static int run(void) {
         _cleanup_(local_settings_freep) LocalSettings *s = NULL;
         _cleanup_(queue_dirs_freep) QueueDirs *dirs = NULL;
         _cleanup_free_ char *error = NULL;
-        char id[QUEUE_ID_MAX + 1];
         ServiceLoopLimits limits;
         Serving sv;
-        int fd, r;
+        int r;
 
         (void) signal(SIGPIPE, SIG_IGN);
 
@@ -221,44 +220,25 @@ static int run(void) {
         if (r < 0)
                 return log_error_errno(r, "%s", error ? error : "cannot load the configuration");
 
-        fd = service_take_connection();
-        if (fd < 0)
-                return log_error_errno(fd, "expected one connected socket from the service "
-                                           "manager (LISTEN_FDS=1, Accept=yes): %m");
-
         r = queue_dirs_open(s->queue_directory, &dirs);
         if (r < 0)
                 return log_error_errno(r, "%s: cannot open the queue: %m", s->queue_directory);
         if (chdir(s->queue_directory) < 0)
                 log_debug_errno(errno, "cannot change to %s, ignoring: %m", s->queue_directory);
 
-        (void) sd_notify(false, "READY=1");
         sv = (Serving) { .settings = s, .dirs = dirs };
         limits = (ServiceLoopLimits) {
                 .max_use = s->max_use,
                 .max_idle_usec = s->max_idle_usec,
                 .ipc_timeout_usec = s->ipc_timeout_usec,
-                .reply_max = IPC_RCPT_MAX * (IPC_LINE_MAX + 2) + 16,
+                .reply_max = SERVICE_REPLY_MAX,
         };
-        r = service_serve_requests(fd, &limits, handle, &sv, id);
-        (void) sd_notify(false, "STOPPING=1");
-        safe_close(fd);
-        if (r < 0)
-                return log_error_errno(r, "%s%sclosing the connection with qmgr: %m", id,
-                                       id[0] ? ": " : "");
-        return 0;
+        return service_agent_serve(&limits, handle, &sv);
 }
 
 int main(int argc, char **argv) {
-        int r;
-
-        log_set_ident("tern/local");
-        r = service_main_args("local", "The tern local delivery agent. Serves qmgr's delivery "
-                              "requests on the connected\nsocket the service manager passes "
-                              "(LISTEN_FDS, Accept=yes).", false, argc, argv, &arg_service);
-        if (r <= 0)
-                return -r;
-        r = run();
-        service_args_done(&arg_service);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return service_main("tern/local", "local",
+                            "The tern local delivery agent. Serves qmgr's delivery requests on "
+                            "the connected\nsocket the service manager passes (LISTEN_FDS, "
+                            "Accept=yes).", false, argc, argv, &arg_service, run);
 }

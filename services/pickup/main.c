@@ -54,17 +54,10 @@ static int run(void) {
 }
 
 int main(int argc, char **argv) {
-        int r;
-
-        log_set_ident("tern/pickup");
-        r = service_main_args("pickup", "The tern local submission service (sendmail, mailq). "
-                              "Takes one connected\nsocket from the service manager "
-                              "(LISTEN_FDS, Accept=yes), e.g. from\ntern-pickup.socket or "
-                              "systemd-socket-activate --accept.", false, argc, argv,
-                              &arg_service);
-        if (r <= 0)
-                return -r;
-        r = run();
-        service_args_done(&arg_service);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return service_main("tern/pickup", "pickup",
+                            "The tern local submission service (sendmail, mailq). Takes one "
+                            "connected\nsocket from the service manager (LISTEN_FDS, "
+                            "Accept=yes), e.g. from\ntern-pickup.socket or "
+                            "systemd-socket-activate --accept.", false, argc, argv, &arg_service,
+                            run);
 }

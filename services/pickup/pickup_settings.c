@@ -3,7 +3,6 @@
  * (authorized_*_users, local_login_sender_maps). main.cf is trusted. */
 #include <string.h>
 
-#include "errmsg.h"
 #include "pickup.h"
 
 PickupSettings *pickup_settings_free(PickupSettings *s) {
@@ -22,45 +21,6 @@ PickupSettings *pickup_settings_free(PickupSettings *s) {
         return NULL;
 }
 
-static int get_string(Config *c, const char *name, char **ret, char **ret_error) {
-        const char *v;
-        int r;
-
-        r = config_expand(c, name, &v, ret_error);
-        if (r < 0)
-                return r;
-        *ret = strdup(strempty(v));
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int get_size(Config *c, const char *name, uint64_t *ret, char **ret_error) {
-        int r = config_get_size(c, name, ret);
-
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: bad size '%s'", name,
-                                  strempty(config_get(c, name)));
-        return 0;
-}
-
-static int get_count(Config *c, const char *name, uint64_t *ret, char **ret_error) {
-        int64_t v;
-        int r = config_get_int(c, name, &v);
-
-        if (r < 0 || v < 1)
-                return errmsg_set(ret_error, r < 0 ? r : -EINVAL, "%s: bad value '%s'", name,
-                                  strempty(config_get(c, name)));
-        *ret = (uint64_t) v;
-        return 0;
-}
-
-static int get_list(Config *c, const char *name, char ***ret, char **ret_error) {
-        int r = config_get_list(c, name, ret);
-
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: cannot expand", name);
-        return 0;
-}
-
 static int canonical_cb(void *userdata, const char *address, char **ret) {
         return rewrite_canonical(userdata, address, ret);
 }
@@ -68,8 +28,7 @@ static int canonical_cb(void *userdata, const char *address, char **ret) {
 int pickup_settings_load(const char *config_dir, char *const *overrides, PickupSettings **ret,
                          char **ret_error) {
         _cleanup_(pickup_settings_freep) PickupSettings *s = NULL;
-        _cleanup_free_ char *run = NULL, *err = NULL;
-        const char *maps;
+        _cleanup_free_ char *run = NULL;
         uint64_t secs;
         int r;
 
@@ -79,51 +38,46 @@ int pickup_settings_load(const char *config_dir, char *const *overrides, PickupS
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        r = config_new(&s->config);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "cannot set up the configuration");
-        r = config_load_dir(s->config, config_dir, ret_error);
+        r = config_new_from_dir(config_dir, overrides, &s->config, ret_error);
         if (r < 0)
                 return r;
-        for (char *const *o = overrides; o && *o; o++) {
-                r = config_set_override(s->config, *o);
-                if (r < 0)
-                        return errmsg_set(ret_error, r, "-o %s: not name=value", *o);
-        }
 
-        r = get_string(s->config, "queue_directory", &s->queue_directory, ret_error);
+        r = config_read_strdup(s->config, "queue_directory", &s->queue_directory, ret_error);
         if (r < 0)
                 return r;
         run = config_runtime_dir();
         if (!run || asprintf(&s->trigger_path, "%s/qmgr", run) < 0)
                 return -ENOMEM;
-        r = get_size(s->config, "message_size_limit", &s->message_size_limit, ret_error);
-        if (r < 0)
-                return r;
-        r = get_count(s->config, "line_length_limit", &s->line_length_limit, ret_error);
+        r = config_read_size(s->config, "message_size_limit", &s->message_size_limit,
+                             ret_error);
         if (r >= 0)
-                r = get_count(s->config, "header_size_limit", &s->header_size_limit, ret_error);
+                r = config_read_uint64(s->config, "line_length_limit", 1, INT64_MAX,
+                                       &s->line_length_limit, ret_error);
+        if (r >= 0)
+                r = config_read_uint64(s->config, "header_size_limit", 1, INT64_MAX,
+                                       &s->header_size_limit, ret_error);
         if (r < 0)
                 return r;
         r = config_get_time(s->config, "ipc_timeout", &secs);
         s->timeout_usec = (r < 0 || secs == 0 ? 3600 : secs) * UINT64_C(1000000);
 
-        r = get_list(s->config, "authorized_submit_users", &s->submit_users, ret_error);
+        r = config_read_list(s->config, "authorized_submit_users", &s->submit_users,
+                             ret_error);
         if (r >= 0)
-                r = get_list(s->config, "authorized_mailq_users", &s->mailq_users, ret_error);
+                r = config_read_list(s->config, "authorized_mailq_users", &s->mailq_users,
+                                     ret_error);
         if (r >= 0)
-                r = get_list(s->config, "authorized_flush_users", &s->flush_users, ret_error);
+                r = config_read_list(s->config, "authorized_flush_users", &s->flush_users,
+                                     ret_error);
         if (r >= 0)
-                r = get_string(s->config, "empty_address_local_login_sender_maps_lookup_key",
-                               &s->empty_sender_key, ret_error);
+                r = config_read_strdup(s->config,
+                                       "empty_address_local_login_sender_maps_lookup_key",
+                                       &s->empty_sender_key, ret_error);
+        if (r >= 0)
+                r = config_read_maps(s->config, "local_login_sender_maps", DICT_FLAG_NONE,
+                                     &s->login_sender_maps, ret_error);
         if (r < 0)
                 return r;
-        r = config_expand(s->config, "local_login_sender_maps", &maps, ret_error);
-        if (r < 0)
-                return r;
-        r = dict_list_open(strempty(maps), DICT_FLAG_NONE, &s->login_sender_maps, &err);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "local_login_sender_maps: %s", strempty(err));
 
         r = rewrite_settings_new(s->config, &s->rewrite, ret_error);
         if (r < 0)
@@ -174,6 +128,8 @@ int pickup_sender_allowed(PickupSettings *s, const char *user, const char *sende
         const char *want = isempty(sender) ? s->empty_sender_key : sender;
         int r;
 
+        if (!s->login_sender_maps)
+                return 0;               /* local_login_sender_maps is empty */
         r = dict_list_lookup(s->login_sender_maps, user, &v);
         if (r <= 0)
                 return r;

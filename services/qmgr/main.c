@@ -204,16 +204,9 @@ finish:
 }
 
 int main(int argc, char **argv) {
-        int r;
-
-        log_set_ident("tern/qmgr");
-        r = service_main_args("qmgr", "The tern queue manager. Takes its trigger socket from "
-                              "the service manager\n(LISTEN_FDS). Agent sockets are looked up "
-                              "in $RUNTIME_DIRECTORY (default /run/tern).", false, argc, argv,
-                              &arg_service);
-        if (r <= 0)
-                return -r;
-        r = run();
-        service_args_done(&arg_service);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return service_main("tern/qmgr", "qmgr",
+                            "The tern queue manager. Takes its trigger socket from the service "
+                            "manager\n(LISTEN_FDS). Agent sockets are looked up in "
+                            "$RUNTIME_DIRECTORY (default /run/tern).", false, argc, argv,
+                            &arg_service, run);
 }

@@ -23,41 +23,6 @@ QmgrSettings *qmgr_settings_free(QmgrSettings *s) {
         return mfree(s);
 }
 
-static int get_time(Config *c, const char *name, uint64_t *ret, char **ret_error) {
-        uint64_t sec;
-        int r;
-
-        r = config_get_time(c, name, &sec);
-        if (r < 0 || sec > UINT64_MAX / 1000000)
-                return errmsg_set(ret_error, r < 0 ? r : -ERANGE, "%s: bad time value '%s'",
-                                  name, strempty(config_get(c, name)));
-        *ret = sec * 1000000;
-        return 0;
-}
-
-static int get_uint(Config *c, const char *name, unsigned *ret, char **ret_error) {
-        int64_t v;
-        int r;
-
-        r = config_get_int(c, name, &v);
-        if (r < 0 || v < 0 || v > UINT32_MAX)
-                return errmsg_set(ret_error, r < 0 ? r : -ERANGE, "%s: bad value '%s'", name,
-                                  strempty(config_get(c, name)));
-        *ret = (unsigned) v;
-        return 0;
-}
-
-static int get_string(Config *c, const char *name, char **ret, char **ret_error) {
-        const char *v;
-        int r;
-
-        r = config_expand(c, name, &v, ret_error);
-        if (r < 0)
-                return r;
-        *ret = strdup(strempty(v));
-        return *ret ? 0 : -ENOMEM;
-}
-
 unsigned qmgr_settings_transport_uint(QmgrSettings *s, const char *transport, const char *name,
                                       unsigned fallback) {
         char key[128];
@@ -78,39 +43,42 @@ static int load(QmgrSettings *s, char **ret_error) {
         _cleanup_(strv_freep) char **classes = NULL;
         int r;
 
-        r = get_string(c, "queue_directory", &s->queue_directory, ret_error);
+        r = config_read_strdup(c, "queue_directory", &s->queue_directory, ret_error);
         if (r < 0)
                 return r;
-        r = get_string(c, "myhostname", &s->myhostname, ret_error);
+        r = config_read_strdup(c, "myhostname", &s->myhostname, ret_error);
         if (r < 0)
                 return r;
         s->run_directory = config_runtime_dir();
         if (!s->run_directory)
                 return -ENOMEM;
 
-        r = get_time(c, "queue_run_delay", &s->queue_run_delay_usec, ret_error);
+        r = config_read_usec(c, "queue_run_delay", &s->queue_run_delay_usec, ret_error);
         if (r >= 0)
-                r = get_time(c, "minimal_backoff_time", &s->minimal_backoff_usec, ret_error);
+                r = config_read_usec(c, "minimal_backoff_time", &s->minimal_backoff_usec,
+                                     ret_error);
         if (r >= 0)
-                r = get_time(c, "maximal_backoff_time", &s->maximal_backoff_usec, ret_error);
+                r = config_read_usec(c, "maximal_backoff_time", &s->maximal_backoff_usec,
+                                     ret_error);
         if (r >= 0)
-                r = get_time(c, "maximal_queue_lifetime", &s->maximal_queue_lifetime_usec,
-                             ret_error);
+                r = config_read_usec(c, "maximal_queue_lifetime",
+                                     &s->maximal_queue_lifetime_usec, ret_error);
         if (r >= 0)
-                r = get_time(c, "bounce_queue_lifetime", &s->bounce_queue_lifetime_usec,
-                             ret_error);
+                r = config_read_usec(c, "bounce_queue_lifetime",
+                                     &s->bounce_queue_lifetime_usec, ret_error);
         if (r >= 0)
-                r = get_time(c, "delay_warning_time", &s->delay_warning_usec, ret_error);
+                r = config_read_usec(c, "delay_warning_time", &s->delay_warning_usec, ret_error);
         if (r >= 0)
-                r = get_time(c, "max_idle", &s->max_idle_usec, ret_error);
+                r = config_read_usec(c, "max_idle", &s->max_idle_usec, ret_error);
         if (r >= 0)
-                r = get_uint(c, "qmgr_message_active_limit", &s->message_active_limit,
-                             ret_error);
+                r = config_read_unsigned(c, "qmgr_message_active_limit", 0, UINT32_MAX,
+                                         &s->message_active_limit, ret_error);
         if (r >= 0)
-                r = get_uint(c, "initial_destination_concurrency", &s->initial_concurrency,
-                             ret_error);
+                r = config_read_unsigned(c, "initial_destination_concurrency", 0, UINT32_MAX,
+                                         &s->initial_concurrency, ret_error);
         if (r >= 0)
-                r = get_uint(c, "default_process_limit", &s->process_limit, ret_error);
+                r = config_read_unsigned(c, "default_process_limit", 0, UINT32_MAX,
+                                         &s->process_limit, ret_error);
         if (r < 0)
                 return r;
         if (s->minimal_backoff_usec == 0 || s->maximal_backoff_usec < s->minimal_backoff_usec)
@@ -122,15 +90,13 @@ static int load(QmgrSettings *s, char **ret_error) {
         /* Postfix's agents have daemon_timeout (5 h) to finish a delivery. */
         s->agent_timeout_usec = UINT64_C(18000) * 1000000;
 
-        r = config_get_bool(c, "soft_bounce", &s->soft_bounce);
+        r = config_read_bool(c, "soft_bounce", &s->soft_bounce, ret_error);
+        if (r >= 0)
+                r = config_read_list(c, "defer_transports", &s->defer_transports, ret_error);
+        if (r >= 0)
+                r = config_read_list(c, "notify_classes", &classes, ret_error);
         if (r < 0)
-                return errmsg_set(ret_error, r, "soft_bounce: bad value");
-        r = config_get_list(c, "defer_transports", &s->defer_transports);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "defer_transports: cannot expand");
-        r = config_get_list(c, "notify_classes", &classes);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "notify_classes: cannot expand");
+                return r;
         for (char **k = classes; k && *k; k++)
                 if (streq(*k, "bounce"))
                         s->notify_classes |= QMGR_NOTIFY_BOUNCE;
@@ -153,17 +119,9 @@ int qmgr_settings_load(const char *config_dir, char *const *overrides, QmgrSetti
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        r = config_new(&s->config);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "cannot set up the configuration");
-        r = config_load_dir(s->config, config_dir, ret_error);
+        r = config_new_from_dir(config_dir, overrides, &s->config, ret_error);
         if (r < 0)
                 return r;
-        for (char *const *o = overrides; o && *o; o++) {
-                r = config_set_override(s->config, *o);
-                if (r < 0)
-                        return errmsg_set(ret_error, r, "-o %s: not name=value", *o);
-        }
         r = load(s, ret_error);
         if (r < 0)
                 return r;

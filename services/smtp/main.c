@@ -23,9 +23,6 @@
 #include "service.h"
 #include "smtp.h"
 
-/* Bytes of one reply: IPC_RCPT_MAX result lines of at most IPC_LINE_MAX bytes and the end. */
-#define SMTP_AGENT_REPLY_MAX ((size_t) IPC_RCPT_MAX * (IPC_LINE_MAX + 2) + 16)
-
 static ServiceArgs arg_service = {};
 static bool arg_lmtp = false;
 
@@ -37,10 +34,9 @@ static int run(void) {
         _cleanup_(smtp_settings_freep) SmtpSettings *s = NULL;
         _cleanup_free_ char *err = NULL;
         const char *dir = config_dir_resolve(arg_service.config_dir);
-        char id[QUEUE_ID_MAX + 1];
         ServiceLoopLimits limits;
         SmtpAgent agent = {};
-        int fd, r;
+        int r;
 
         (void) signal(SIGPIPE, SIG_IGN);
 
@@ -48,28 +44,17 @@ static int run(void) {
         if (r < 0)
                 return log_error_errno(r, "%s: %s", dir, err ? err : "cannot load settings");
 
-        fd = service_take_connection();
-        if (fd < 0)
-                return log_error_errno(fd, "expected one connected socket from the service "
-                                           "manager (LISTEN_FDS=1, Accept=yes): %m");
-
         smtp_cache_signal_install();
         agent.settings = s;
-        (void) sd_notify(/* unset_environment= */ false, "READY=1");
         limits = (ServiceLoopLimits) {
                 .max_use = s->max_use,
                 .max_idle_usec = s->max_idle_usec,
                 .ipc_timeout_usec = s->ipc_timeout_usec,
-                .reply_max = SMTP_AGENT_REPLY_MAX,
+                .reply_max = SERVICE_REPLY_MAX,
         };
-        r = service_serve_requests(fd, &limits, handle, &agent, id);
-        (void) sd_notify(false, "STOPPING=1");
+        r = service_agent_serve(&limits, handle, &agent);
         smtp_agent_done(&agent);
-        safe_close(fd);
-        if (r < 0)
-                return log_error_errno(r, "%s%sclosing the connection with qmgr: %m", id,
-                                       id[0] ? ": " : "");
-        return 0;
+        return r;
 }
 
 int main(int argc, char **argv) {

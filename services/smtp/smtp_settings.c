@@ -30,68 +30,12 @@ static const char *pname(const SmtpSettings *s, const char *suffix, char *buf, s
         return buf;
 }
 
-static int get_string(SmtpSettings *s, const char *name, const char **ret, char **ret_error) {
-        _cleanup_free_ char *err = NULL;
-        int r;
-
-        r = config_expand(s->config, name, ret, &err);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: %s", name, err ? err : "cannot expand");
-        return 0;
-}
-
-static int get_list(SmtpSettings *s, const char *name, char ***ret, char **ret_error) {
-        int r;
-
-        r = config_get_list(s->config, name, ret);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: bad value '%s'", name,
-                                  strempty(config_get_raw(s->config, name)));
-        return 0;
-}
-
-static int get_bool(SmtpSettings *s, const char *name, bool *ret, char **ret_error) {
-        int r;
-
-        r = config_get_bool(s->config, name, ret);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: bad value '%s'", name,
-                                  strempty(config_get(s->config, name)));
-        return 0;
-}
-
-static int get_usec(SmtpSettings *s, const char *name, uint64_t *ret, char **ret_error) {
-        uint64_t secs;
-        int r;
-
-        r = config_get_time(s->config, name, &secs);
-        if (r >= 0 && secs > UINT64_MAX / 1000000ULL)
-                r = -ERANGE;
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: bad value '%s'", name,
-                                  strempty(config_get(s->config, name)));
-        *ret = secs * 1000000ULL;
-        return 0;
-}
-
-static int get_count(SmtpSettings *s, const char *name, uint64_t *ret, char **ret_error) {
-        int64_t n;
-        int r;
-
-        r = config_get_int(s->config, name, &n);
-        if (r < 0 || n < 0)
-                return errmsg_set(ret_error, r < 0 ? r : -ERANGE, "%s: bad value '%s'", name,
-                                  strempty(config_get(s->config, name)));
-        *ret = (uint64_t) n;
-        return 0;
-}
-
 static int load_protocols(SmtpSettings *s, char **ret_error) {
         _cleanup_strv_free_ char **l = NULL;
         bool v4 = false, v6 = false;
         int r;
 
-        r = get_list(s, "inet_protocols", &l, ret_error);
+        r = config_read_list(s->config, "inet_protocols", &l, ret_error);
         if (r < 0)
                 return r;
         for (char **p = l; *p; p++) {
@@ -112,30 +56,24 @@ static int load_protocols(SmtpSettings *s, char **ret_error) {
 }
 
 static int load_dns(SmtpSettings *s, char **ret_error) {
+        static const char *const levels[] = { "disabled", "enabled", "dnssec" };
         _cleanup_strv_free_ char **lookup = NULL;
-        const char *level;
         bool disable;
+        int level;
         char n[64];
         int r;
 
-        r = get_bool(s, "disable_dns_lookups", &disable, ret_error);
-        if (r < 0)
-                return r;
-        r = get_string(s, pname(s, "dns_support_level", n, sizeof(n)), &level, ret_error);
+        r = config_read_bool(s->config, "disable_dns_lookups", &disable, ret_error);
+        if (r >= 0)
+                r = config_read_enum(s->config, pname(s, "dns_support_level", n, sizeof(n)),
+                                     levels, ELEMENTSOF(levels), &level, ret_error);
         if (r < 0)
                 return r;
         /* An explicit smtp_dns_support_level wins over disable_dns_lookups (postconf(5)). */
-        if (isempty(level))
-                s->dns = !disable;
-        else if (streq(level, "disabled"))
-                s->dns = false;
-        else if (streq(level, "enabled") || streq(level, "dnssec"))
-                s->dns = true;
-        else
-                return errmsg_set(ret_error, -EINVAL, "%s: unknown level '%s' (disabled, "
-                                  "enabled, dnssec)", n, level);
+        s->dns = level < 0 ? !disable : level > 0;
 
-        r = get_list(s, pname(s, "host_lookup", n, sizeof(n)), &lookup, ret_error);
+        r = config_read_list(s->config, pname(s, "host_lookup", n, sizeof(n)), &lookup,
+                             ret_error);
         if (r < 0)
                 return r;
         for (char **p = lookup; *p; p++) {
@@ -160,7 +98,7 @@ static int load_dns(SmtpSettings *s, char **ret_error) {
 int smtp_settings_load(const char *config_dir, char *const *overrides, bool lmtp,
                        SmtpSettings **ret, char **ret_error) {
         _cleanup_(smtp_settings_freep) SmtpSettings *s = NULL;
-        const char *fallback;
+        Config *c;
         char n[64];
         int r;
 
@@ -171,68 +109,51 @@ int smtp_settings_load(const char *config_dir, char *const *overrides, bool lmtp
         if (!s)
                 return -ENOMEM;
         s->lmtp = lmtp;
-        r = config_new(&s->config);
+        r = config_new_from_dir(config_dir, overrides, &s->config, ret_error);
         if (r < 0)
                 return r;
-        r = config_load_dir(s->config, config_dir, ret_error);
-        if (r < 0)
-                return r;
-        for (char *const *o = overrides; o && *o; o++) {
-                r = config_set_override(s->config, *o);
-                if (r < 0)
-                        return errmsg_set(ret_error, r, "-o %s: expected NAME=VALUE", *o);
-        }
+        c = s->config;
 
-        r = get_string(s, "queue_directory", &s->queue_directory, ret_error);
-        if (r < 0)
-                return r;
-        r = get_string(s, "myhostname", &s->myhostname, ret_error);
-        if (r < 0)
-                return r;
-        r = get_string(s, lmtp ? "lmtp_lhlo_name" : "smtp_helo_name", &s->helo_name,
-                       ret_error);
+        r = config_expand(c, "queue_directory", &s->queue_directory, ret_error);
+        if (r >= 0)
+                r = config_expand(c, "myhostname", &s->myhostname, ret_error);
+        if (r >= 0)
+                r = config_expand(c, lmtp ? "lmtp_lhlo_name" : "smtp_helo_name", &s->helo_name,
+                                  ret_error);
         if (r < 0)
                 return r;
         if (isempty(s->helo_name))
                 return errmsg_set(ret_error, -EINVAL, "%s: empty",
                                   lmtp ? "lmtp_lhlo_name" : "smtp_helo_name");
-        r = get_string(s, pname(s, "fallback_relay", n, sizeof(n)), &fallback, ret_error);
-        if (r < 0)
-                return r;
-        r = config_split_list(fallback, &s->fallback_relays);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: bad value '%s'", n, fallback);
-        r = get_list(s, "inet_interfaces", &s->inet_interfaces, ret_error);
-        if (r < 0)
-                return r;
-        r = load_protocols(s, ret_error);
-        if (r < 0)
-                return r;
-        r = load_dns(s, ret_error);
-        if (r < 0)
-                return r;
-        r = get_string(s, pname(s, "bind_address", n, sizeof(n)), &s->bind_address, ret_error);
-        if (r < 0)
-                return r;
-        r = get_string(s, pname(s, "bind_address6", n, sizeof(n)), &s->bind_address6,
-                       ret_error);
-        if (r < 0)
-                return r;
-        r = get_string(s, pname(s, "tcp_port", n, sizeof(n)), &s->tcp_port, ret_error);
+        r = config_read_list(c, pname(s, "fallback_relay", n, sizeof(n)), &s->fallback_relays,
+                             ret_error);
+        if (r >= 0)
+                r = config_read_list(c, "inet_interfaces", &s->inet_interfaces, ret_error);
+        if (r >= 0)
+                r = load_protocols(s, ret_error);
+        if (r >= 0)
+                r = load_dns(s, ret_error);
+        if (r >= 0)
+                r = config_expand(c, pname(s, "bind_address", n, sizeof(n)), &s->bind_address,
+                                  ret_error);
+        if (r >= 0)
+                r = config_expand(c, pname(s, "bind_address6", n, sizeof(n)),
+                                  &s->bind_address6, ret_error);
+        if (r >= 0)
+                r = config_expand(c, pname(s, "tcp_port", n, sizeof(n)), &s->tcp_port,
+                                  ret_error);
         if (r < 0)
                 return r;
         if (isempty(s->tcp_port))
                 return errmsg_set(ret_error, -EINVAL, "%s: empty", n);
-        r = get_bool(s, pname(s, "skip_5xx_greeting", n, sizeof(n)), &s->skip_5xx_greeting,
-                     ret_error);
-        if (r < 0)
-                return r;
-        r = get_bool(s, pname(s, "connection_cache_on_demand", n, sizeof(n)),
-                     &s->cache_on_demand, ret_error);
-        if (r < 0)
-                return r;
-        r = get_list(s, pname(s, "connection_cache_destinations", n, sizeof(n)),
-                     &s->cache_destinations, ret_error);
+        r = config_read_bool(c, pname(s, "skip_5xx_greeting", n, sizeof(n)),
+                             &s->skip_5xx_greeting, ret_error);
+        if (r >= 0)
+                r = config_read_bool(c, pname(s, "connection_cache_on_demand", n, sizeof(n)),
+                                     &s->cache_on_demand, ret_error);
+        if (r >= 0)
+                r = config_read_list(c, pname(s, "connection_cache_destinations", n, sizeof(n)),
+                                     &s->cache_destinations, ret_error);
         if (r < 0)
                 return r;
 
@@ -255,44 +176,34 @@ int smtp_settings_load(const char *config_dir, char *const *overrides, bool lmtp
                 { "starttls_timeout", offsetof(SmtpSettings, starttls_timeout_usec) },
         };
         for (size_t i = 0; i < ELEMENTSOF(times); i++) {
-                r = get_usec(s, pname(s, times[i].suffix, n, sizeof(n)),
-                             (uint64_t *) ((char *) s + times[i].offset), ret_error);
+                r = config_read_usec(c, pname(s, times[i].suffix, n, sizeof(n)),
+                                     (uint64_t *) ((char *) s + times[i].offset), ret_error);
                 if (r < 0)
                         return r;
         }
-        r = get_usec(s, lmtp ? "lmtp_lhlo_timeout" : "smtp_helo_timeout", &s->helo_timeout_usec,
-                     ret_error);
-        if (r < 0)
-                return r;
-
-        r = get_count(s, pname(s, "connection_reuse_count_limit", n, sizeof(n)),
-                      &s->reuse_count_limit, ret_error);
-        if (r < 0)
-                return r;
-        r = get_count(s, pname(s, "mx_address_limit", n, sizeof(n)), &s->mx_address_limit,
-                      ret_error);
-        if (r < 0)
-                return r;
-        r = get_count(s, pname(s, "mx_session_limit", n, sizeof(n)), &s->mx_session_limit,
-                      ret_error);
-        if (r < 0)
-                return r;
-
-        r = get_usec(s, "max_idle", &s->max_idle_usec, ret_error);
-        if (r < 0)
-                return r;
-        r = get_count(s, "max_use", &s->max_use, ret_error);
-        if (r < 0)
-                return r;
-        r = get_usec(s, "ipc_timeout", &s->ipc_timeout_usec, ret_error);
-        if (r < 0)
-                return r;
-        r = get_bool(s, "disable_mime_output_conversion", &s->disable_mime_output_conversion,
-                     ret_error);
-        if (r < 0)
-                return r;
-        r = get_count(s, pname(s, "line_length_limit", n, sizeof(n)), &s->line_length_limit,
-                      ret_error);
+        r = config_read_usec(c, lmtp ? "lmtp_lhlo_timeout" : "smtp_helo_timeout",
+                             &s->helo_timeout_usec, ret_error);
+        if (r >= 0)
+                r = config_read_uint64(c, pname(s, "connection_reuse_count_limit", n, sizeof(n)),
+                                       0, INT64_MAX, &s->reuse_count_limit, ret_error);
+        if (r >= 0)
+                r = config_read_uint64(c, pname(s, "mx_address_limit", n, sizeof(n)), 0,
+                                       INT64_MAX, &s->mx_address_limit, ret_error);
+        if (r >= 0)
+                r = config_read_uint64(c, pname(s, "mx_session_limit", n, sizeof(n)), 0,
+                                       INT64_MAX, &s->mx_session_limit, ret_error);
+        if (r >= 0)
+                r = config_read_usec(c, "max_idle", &s->max_idle_usec, ret_error);
+        if (r >= 0)
+                r = config_read_uint64(c, "max_use", 0, INT64_MAX, &s->max_use, ret_error);
+        if (r >= 0)
+                r = config_read_usec(c, "ipc_timeout", &s->ipc_timeout_usec, ret_error);
+        if (r >= 0)
+                r = config_read_bool(c, "disable_mime_output_conversion",
+                                     &s->disable_mime_output_conversion, ret_error);
+        if (r >= 0)
+                r = config_read_uint64(c, pname(s, "line_length_limit", n, sizeof(n)), 0,
+                                       INT64_MAX, &s->line_length_limit, ret_error);
         if (r < 0)
                 return r;
 

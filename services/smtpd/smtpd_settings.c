@@ -114,84 +114,6 @@ SmtpdSettings *smtpd_settings_unref(SmtpdSettings *s) {
         return NULL;
 }
 
-static int get_string(Config *c, const char *name, char **ret, char **ret_error) {
-        const char *v;
-        char *copy;
-        int r;
-
-        r = config_expand(c, name, &v, ret_error);
-        if (r < 0)
-                return r;
-        copy = strdup(strempty(v));
-        if (!copy)
-                return -ENOMEM;
-        free(*ret);
-        *ret = copy;
-        return 0;
-}
-
-static int get_uint(Config *c, const char *name, unsigned max, unsigned *ret, char **ret_error) {
-        int64_t v;
-        int r;
-
-        r = config_get_int(c, name, &v);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: bad value '%s'", name,
-                                  strempty(config_get(c, name)));
-        if (v < 0 || (uint64_t) v > max)
-                return errmsg_set(ret_error, -ERANGE, "%s: %" PRIi64 " is out of range 0..%u",
-                                  name, v, max);
-        *ret = (unsigned) v;
-        return 0;
-}
-
-static int get_code(Config *c, const char *name, unsigned lo, unsigned hi, unsigned *ret,
-                    char **ret_error) {
-        int r;
-
-        r = get_uint(c, name, 599, ret, ret_error);
-        if (r < 0)
-                return r;
-        if (*ret < lo || *ret > hi)
-                return errmsg_set(ret_error, -ERANGE, "%s: %u is not an SMTP reply code %u..%u",
-                                  name, *ret, lo, hi);
-        return 0;
-}
-
-static int get_bool(Config *c, const char *name, bool *ret, char **ret_error) {
-        int r;
-
-        r = config_get_bool(c, name, ret);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: bad value '%s' (yes or no)", name,
-                                  strempty(config_get(c, name)));
-        return 0;
-}
-
-static int get_time_usec(Config *c, const char *name, uint64_t *ret, char **ret_error) {
-        uint64_t sec;
-        int r;
-
-        r = config_get_time(c, name, &sec);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: bad time value '%s'", name,
-                                  strempty(config_get(c, name)));
-        if (sec > UINT64_MAX / 1000000)
-                return errmsg_set(ret_error, -ERANGE, "%s: too large", name);
-        *ret = sec * 1000000;
-        return 0;
-}
-
-static int get_size(Config *c, const char *name, uint64_t *ret, char **ret_error) {
-        int r;
-
-        r = config_get_size(c, name, ret);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: bad size '%s'", name,
-                                  strempty(config_get(c, name)));
-        return 0;
-}
-
 static int get_match(Config *c, const char *name, MatchType type, MatchList **ret,
                      char **ret_error) {
         _cleanup_free_ char *error = NULL;
@@ -207,28 +129,14 @@ static int get_match(Config *c, const char *name, MatchType type, MatchList **re
         return 0;
 }
 
-static int get_maps(Config *c, const char *name, DictList **ret, char **ret_error) {
-        _cleanup_free_ char *error = NULL;
-        const char *v;
-        int r;
-
-        r = config_expand(c, name, &v, ret_error);
-        if (r < 0)
-                return r;
-        r = dict_list_open(strempty(v), DICT_FLAG_FOLD_CASE, ret, &error);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "%s: %s", name, strempty(error));
-        return 0;
-}
-
 static int load_ehlo_discard(Config *c, unsigned *ret, char **ret_error) {
         _cleanup_(strv_freep) char **l = NULL;
         unsigned bits = 0;
         int r;
 
-        r = config_get_list(c, "smtpd_discard_ehlo_keywords", &l);
+        r = config_read_list(c, "smtpd_discard_ehlo_keywords", &l, ret_error);
         if (r < 0)
-                return errmsg_set(ret_error, r, "smtpd_discard_ehlo_keywords: cannot expand");
+                return r;
         for (char **k = l; k && *k; k++)
                 for (size_t i = 0; i < ELEMENTSOF(ehlo_keywords); i++)
                         if (strcasecmp(*k, ehlo_keywords[i].name) == 0)
@@ -242,9 +150,9 @@ static int load_noop_commands(Config *c, char ***ret, char **ret_error) {
         _cleanup_(strv_freep) char **l = NULL;
         int r;
 
-        r = config_get_list(c, "smtpd_noop_commands", &l);
+        r = config_read_list(c, "smtpd_noop_commands", &l, ret_error);
         if (r < 0)
-                return errmsg_set(ret_error, r, "smtpd_noop_commands: cannot expand");
+                return r;
         for (char **k = l; k && *k; k++)
                 for (char *p = *k; *p; p++)
                         *p = (char) toupper((unsigned char) *p);
@@ -261,9 +169,9 @@ static int load_header_rewrite_clients(SmtpdSettings *s, char **ret_error) {
         _cleanup_(strv_freep) char **l = NULL;
         int r;
 
-        r = config_get_list(s->config, "local_header_rewrite_clients", &l);
+        r = config_read_list(s->config, "local_header_rewrite_clients", &l, ret_error);
         if (r < 0)
-                return errmsg_set(ret_error, r, "local_header_rewrite_clients: cannot expand");
+                return r;
         for (char **k = l; k && *k; k++) {
                 if (streq(*k, "permit_inet_interfaces"))
                         s->header_rewrite |= SMTPD_HEADER_REWRITE_INET_INTERFACES;
@@ -291,7 +199,7 @@ static int tls_cipherlist(Config *c, bool mandatory, char **ret, char **ret_erro
         bool known = false;
         int r;
 
-        r = get_string(c, grade_param, &grade, ret_error);
+        r = config_read_strdup(c, grade_param, &grade, ret_error);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ELEMENTSOF(grades); i++)
@@ -315,9 +223,9 @@ static int tls_cipherlist(Config *c, bool mandatory, char **ret, char **ret_erro
                                              : "smtpd_tls_mandatory_exclude_ciphers";
                 _cleanup_(strv_freep) char **l = NULL;
 
-                r = config_get_list(c, name, &l);
+                r = config_read_list(c, name, &l, ret_error);
                 if (r < 0)
-                        return errmsg_set(ret_error, r, "%s: cannot expand", name);
+                        return r;
                 for (char **k = l; k && *k; k++) {
                         r = buf_printf(&b, ":!%s", *k);
                         if (r < 0)
@@ -334,40 +242,39 @@ static int tls_cipherlist(Config *c, bool mandatory, char **ret, char **ret_erro
  * without it: then it is an error naming the parameter. Bad values are errors. */
 static int load_tls(SmtpdSettings *s, char **ret_error) {
         Config *c = s->config;
-        _cleanup_free_ char *level = NULL, *cert = NULL, *key = NULL, *chain = NULL,
+        _cleanup_free_ char *cert = NULL, *key = NULL, *chain = NULL,
                             *protocols = NULL, *ciphers = NULL, *error = NULL;
         bool use = false, enforce = false;
         TlsServerSettings ts;
+        int level;
         int r;
 
-        r = get_string(c, "smtpd_tls_security_level", &level, ret_error);
+        r = config_read_enum(c, "smtpd_tls_security_level", tls_level_table,
+                             _SMTPD_TLS_LEVEL_MAX, &level, ret_error);
         if (r < 0)
                 return r;
-        if (!isempty(level)) {
-                s->tls_level = smtpd_tls_level_from_string(level);
-                if (s->tls_level < 0)
-                        return errmsg_set(ret_error, -EINVAL, "smtpd_tls_security_level: bad "
-                                          "value '%s' (none, may or encrypt)", level);
-        } else {
-                r = get_bool(c, "smtpd_use_tls", &use, ret_error);
+        if (level >= 0)
+                s->tls_level = level;
+        else {
+                r = config_read_bool(c, "smtpd_use_tls", &use, ret_error);
                 if (r < 0)
                         return r;
-                r = get_bool(c, "smtpd_enforce_tls", &enforce, ret_error);
+                r = config_read_bool(c, "smtpd_enforce_tls", &enforce, ret_error);
                 if (r < 0)
                         return r;
                 s->tls_level = enforce ? SMTPD_TLS_ENCRYPT
                              : use     ? SMTPD_TLS_MAY : SMTPD_TLS_NONE;
         }
-        r = get_bool(c, "smtpd_tls_wrappermode", &s->tls_wrappermode, ret_error);
+        r = config_read_bool(c, "smtpd_tls_wrappermode", &s->tls_wrappermode, ret_error);
         if (r < 0)
                 return r;
-        r = get_bool(c, "smtpd_tls_auth_only", &s->tls_auth_only, ret_error);
+        r = config_read_bool(c, "smtpd_tls_auth_only", &s->tls_auth_only, ret_error);
         if (r < 0)
                 return r;
-        r = get_uint(c, "smtpd_tls_loglevel", 4, &s->tls_loglevel, ret_error);
+        r = config_read_unsigned(c, "smtpd_tls_loglevel", 0, 4, &s->tls_loglevel, ret_error);
         if (r < 0)
                 return r;
-        r = get_time_usec(c, "smtpd_starttls_timeout", &s->starttls_timeout_usec, ret_error);
+        r = config_read_usec(c, "smtpd_starttls_timeout", &s->starttls_timeout_usec, ret_error);
         if (r < 0)
                 return r;
         if (s->starttls_timeout_usec == 0)
@@ -377,13 +284,13 @@ static int load_tls(SmtpdSettings *s, char **ret_error) {
         if (s->tls_level == SMTPD_TLS_NONE)
                 return 0;
 
-        r = get_string(c, "smtpd_tls_cert_file", &cert, ret_error);
+        r = config_read_strdup(c, "smtpd_tls_cert_file", &cert, ret_error);
         if (r >= 0)
-                r = get_string(c, "smtpd_tls_key_file", &key, ret_error);
+                r = config_read_strdup(c, "smtpd_tls_key_file", &key, ret_error);
         if (r >= 0)
-                r = get_string(c, "smtpd_tls_chain_files", &chain, ret_error);
+                r = config_read_strdup(c, "smtpd_tls_chain_files", &chain, ret_error);
         if (r >= 0)
-                r = get_string(c, s->tls_level == SMTPD_TLS_ENCRYPT
+                r = config_read_strdup(c, s->tls_level == SMTPD_TLS_ENCRYPT
                                           ? "smtpd_tls_mandatory_protocols"
                                           : "smtpd_tls_protocols", &protocols, ret_error);
         if (r >= 0)
@@ -426,79 +333,74 @@ static int load(SmtpdSettings *s, char **ret_error) {
         unsigned recipient_limit;
         int r;
 
-        r = get_string(c, "myhostname", &s->myhostname, ret_error);
-        if (r < 0)
-                return r;
-        r = get_string(c, "smtpd_banner", &s->banner, ret_error);
-        if (r < 0)
-                return r;
-        r = get_string(c, "queue_directory", &s->queue_directory, ret_error);
-        if (r < 0)
-                return r;
+        static const struct {
+                const char *name;
+                size_t offset;
+        } strings[] = {
+                { "myhostname", offsetof(SmtpdSettings, myhostname) },
+                { "smtpd_banner", offsetof(SmtpdSettings, banner) },
+                { "queue_directory", offsetof(SmtpdSettings, queue_directory) },
+                { "recipient_delimiter", offsetof(SmtpdSettings, recipient_delimiter) },
+                { "mail_name", offsetof(SmtpdSettings, mail_name) },
+                { "myorigin", offsetof(SmtpdSettings, myorigin) },
+        }, bools[] = {
+                { "smtpd_helo_required", offsetof(SmtpdSettings, helo_required) },
+                { "disable_vrfy_command", offsetof(SmtpdSettings, disable_vrfy) },
+                { "smtpd_delay_reject", offsetof(SmtpdSettings, delay_reject) },
+                { "strict_rfc821_envelopes", offsetof(SmtpdSettings, strict_rfc821_envelopes) },
+                { "smtputf8_enable", offsetof(SmtpdSettings, smtputf8_enable) },
+                { "smtpd_reject_unlisted_recipient",
+                  offsetof(SmtpdSettings, reject_unlisted_recipient) },
+                { "smtpd_reject_unlisted_sender",
+                  offsetof(SmtpdSettings, reject_unlisted_sender) },
+        }, counts[] = {
+                { "smtpd_soft_error_limit", offsetof(SmtpdSettings, soft_error_limit) },
+                { "smtpd_hard_error_limit", offsetof(SmtpdSettings, hard_error_limit) },
+                { "smtpd_client_connection_count_limit",
+                  offsetof(SmtpdSettings, connection_count_limit) },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
+                r = config_read_strdup(c, strings[i].name,
+                                       (char **) ((char *) s + strings[i].offset), ret_error);
+                if (r < 0)
+                        return r;
+        }
         {
                 _cleanup_free_ char *run = config_runtime_dir();
 
                 if (!run || asprintf(&s->trigger_path, "%s/qmgr", run) < 0)
                         return -ENOMEM;
         }
-        r = get_string(c, "recipient_delimiter", &s->recipient_delimiter, ret_error);
-        if (r < 0)
-                return r;
-        r = get_string(c, "mail_name", &s->mail_name, ret_error);
-        if (r < 0)
-                return r;
-        r = get_string(c, "myorigin", &s->myorigin, ret_error);
-        if (r < 0)
-                return r;
 
-        r = get_time_usec(c, "smtpd_timeout", &s->timeout_usec, ret_error);
-        if (r < 0)
-                return r;
-        r = get_time_usec(c, "smtpd_error_sleep_time", &s->error_sleep_usec, ret_error);
-        if (r < 0)
-                return r;
-        r = get_size(c, "message_size_limit", &s->message_size_limit, ret_error);
-        if (r < 0)
-                return r;
-        r = get_size(c, "queue_minfree", &s->queue_minfree, ret_error);
-        if (r < 0)
-                return r;
-        r = get_uint(c, "smtpd_recipient_limit", UINT32_MAX, &recipient_limit, ret_error);
+        r = config_read_usec(c, "smtpd_timeout", &s->timeout_usec, ret_error);
+        if (r >= 0)
+                r = config_read_usec(c, "smtpd_error_sleep_time", &s->error_sleep_usec,
+                                     ret_error);
+        if (r >= 0)
+                r = config_read_size(c, "message_size_limit", &s->message_size_limit,
+                                     ret_error);
+        if (r >= 0)
+                r = config_read_size(c, "queue_minfree", &s->queue_minfree, ret_error);
+        if (r >= 0)
+                r = config_read_unsigned(c, "smtpd_recipient_limit", 0, UINT32_MAX,
+                                         &recipient_limit, ret_error);
         if (r < 0)
                 return r;
         s->recipient_limit = recipient_limit;
-        r = get_uint(c, "smtpd_soft_error_limit", UINT32_MAX, &s->soft_error_limit, ret_error);
-        if (r < 0)
-                return r;
-        r = get_uint(c, "smtpd_hard_error_limit", UINT32_MAX, &s->hard_error_limit, ret_error);
-        if (r < 0)
-                return r;
-        r = get_uint(c, "smtpd_client_connection_count_limit", UINT32_MAX,
-                     &s->connection_count_limit, ret_error);
-        if (r < 0)
-                return r;
-        r = get_bool(c, "smtpd_helo_required", &s->helo_required, ret_error);
-        if (r < 0)
-                return r;
-        r = get_bool(c, "disable_vrfy_command", &s->disable_vrfy, ret_error);
-        if (r < 0)
-                return r;
-        r = get_bool(c, "smtpd_delay_reject", &s->delay_reject, ret_error);
-        if (r < 0)
-                return r;
-        r = get_bool(c, "strict_rfc821_envelopes", &s->strict_rfc821_envelopes, ret_error);
-        if (r < 0)
-                return r;
-        r = get_bool(c, "smtputf8_enable", &s->smtputf8_enable, ret_error);
-        if (r < 0)
-                return r;
-        r = get_bool(c, "smtpd_reject_unlisted_recipient", &s->reject_unlisted_recipient,
-                     ret_error);
-        if (r < 0)
-                return r;
-        r = get_bool(c, "smtpd_reject_unlisted_sender", &s->reject_unlisted_sender, ret_error);
-        if (r < 0)
-                return r;
+        for (size_t i = 0; i < ELEMENTSOF(counts); i++) {
+                r = config_read_unsigned(c, counts[i].name, 0, UINT32_MAX,
+                                         (unsigned *) ((char *) s + counts[i].offset),
+                                         ret_error);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bools); i++) {
+                r = config_read_bool(c, bools[i].name, (bool *) ((char *) s + bools[i].offset),
+                                     ret_error);
+                if (r < 0)
+                        return r;
+        }
         r = load_ehlo_discard(c, &s->discard_ehlo, ret_error);
         if (r < 0)
                 return r;
@@ -507,17 +409,17 @@ static int load(SmtpdSettings *s, char **ret_error) {
                 return r;
 
         /* The DATA reader's limits (smtp_data.h). */
-        r = get_size(c, "line_length_limit", &line_length, ret_error);
+        r = config_read_size(c, "line_length_limit", &line_length, ret_error);
         if (r < 0)
                 return r;
-        r = get_size(c, "header_size_limit", &header_size, ret_error);
+        r = config_read_size(c, "header_size_limit", &header_size, ret_error);
         if (r < 0)
                 return r;
         if (line_length < 1 || line_length > 1024 * 1024 || header_size < 1 ||
             header_size > SIZE_MAX)
                 return errmsg_set(ret_error, -ERANGE,
                                   "line_length_limit and header_size_limit must be 1..1048576");
-        r = get_string(c, "smtpd_forbid_bare_newline", &bare_lf, ret_error);
+        r = config_read_strdup(c, "smtpd_forbid_bare_newline", &bare_lf, ret_error);
         if (r < 0)
                 return r;
         s->data_limits = (SmtpDataLimits) {
@@ -531,35 +433,33 @@ static int load(SmtpdSettings *s, char **ret_error) {
                                   "smtpd_forbid_bare_newline: bad value '%s' "
                                   "(yes, reject, normalize or no)", bare_lf);
 
-        r = get_code(c, "smtpd_forbid_bare_newline_reject_code", 500, 599,
-                     &s->bare_lf_reject_code, ret_error);
-        if (r < 0)
-                return r;
-        r = get_code(c, "reject_code", 500, 599, &s->reject_code, ret_error);
-        if (r < 0)
-                return r;
-        r = get_code(c, "defer_code", 400, 499, &s->defer_code, ret_error);
-        if (r < 0)
-                return r;
-        r = get_code(c, "relay_domains_reject_code", 400, 599, &s->relay_reject_code, ret_error);
-        if (r < 0)
-                return r;
-        r = get_code(c, "unknown_local_recipient_reject_code", 400, 599, &s->unknown_local_code,
-                     ret_error);
-        if (r < 0)
-                return r;
-        r = get_code(c, "unknown_virtual_alias_reject_code", 400, 599,
-                     &s->unknown_virtual_alias_code, ret_error);
-        if (r < 0)
-                return r;
-        r = get_code(c, "unknown_virtual_mailbox_reject_code", 400, 599,
-                     &s->unknown_virtual_mailbox_code, ret_error);
-        if (r < 0)
-                return r;
-        r = get_code(c, "unknown_relay_recipient_reject_code", 400, 599, &s->unknown_relay_code,
-                     ret_error);
-        if (r < 0)
-                return r;
+        static const struct {
+                const char *name;
+                unsigned lo, hi;
+                size_t offset;
+        } codes[] = {
+                { "smtpd_forbid_bare_newline_reject_code", 500, 599,
+                  offsetof(SmtpdSettings, bare_lf_reject_code) },
+                { "reject_code", 500, 599, offsetof(SmtpdSettings, reject_code) },
+                { "defer_code", 400, 499, offsetof(SmtpdSettings, defer_code) },
+                { "relay_domains_reject_code", 400, 599,
+                  offsetof(SmtpdSettings, relay_reject_code) },
+                { "unknown_local_recipient_reject_code", 400, 599,
+                  offsetof(SmtpdSettings, unknown_local_code) },
+                { "unknown_virtual_alias_reject_code", 400, 599,
+                  offsetof(SmtpdSettings, unknown_virtual_alias_code) },
+                { "unknown_virtual_mailbox_reject_code", 400, 599,
+                  offsetof(SmtpdSettings, unknown_virtual_mailbox_code) },
+                { "unknown_relay_recipient_reject_code", 400, 599,
+                  offsetof(SmtpdSettings, unknown_relay_code) },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(codes); i++) {
+                r = config_read_unsigned(c, codes[i].name, codes[i].lo, codes[i].hi,
+                                         (unsigned *) ((char *) s + codes[i].offset),
+                                         ret_error);
+                if (r < 0)
+                        return r;
+        }
 
         r = get_match(c, "mynetworks", MATCH_ADDRESS, &s->mynetworks, ret_error);
         if (r < 0)
@@ -589,16 +489,17 @@ static int load(SmtpdSettings *s, char **ret_error) {
                                   "neither contains reject, defer, reject_unauth_destination or "
                                   "defer_unauth_destination; refusing to run an open relay");
 
-        r = get_maps(c, "local_recipient_maps", &s->local_recipient_maps, ret_error);
-        if (r < 0)
-                return r;
-        r = get_maps(c, "virtual_alias_maps", &s->virtual_alias_maps, ret_error);
-        if (r < 0)
-                return r;
-        r = get_maps(c, "virtual_mailbox_maps", &s->virtual_mailbox_maps, ret_error);
-        if (r < 0)
-                return r;
-        r = get_maps(c, "relay_recipient_maps", &s->relay_recipient_maps, ret_error);
+        r = config_read_maps(c, "local_recipient_maps", DICT_FLAG_FOLD_CASE,
+                             &s->local_recipient_maps, ret_error);
+        if (r >= 0)
+                r = config_read_maps(c, "virtual_alias_maps", DICT_FLAG_FOLD_CASE,
+                                     &s->virtual_alias_maps, ret_error);
+        if (r >= 0)
+                r = config_read_maps(c, "virtual_mailbox_maps", DICT_FLAG_FOLD_CASE,
+                                     &s->virtual_mailbox_maps, ret_error);
+        if (r >= 0)
+                r = config_read_maps(c, "relay_recipient_maps", DICT_FLAG_FOLD_CASE,
+                                     &s->relay_recipient_maps, ret_error);
         if (r < 0)
                 return r;
 
@@ -620,6 +521,7 @@ static int load(SmtpdSettings *s, char **ret_error) {
 int smtpd_settings_load(const char *config_dir, char *const *overrides, SmtpdRole role,
                         SmtpdSettings **ret, char **ret_error) {
         _cleanup_(smtpd_settings_unrefp) SmtpdSettings *s = NULL;
+        _cleanup_free_ char **all = NULL;       /* the strings are not ours */
         int r;
 
         assert(config_dir);
@@ -631,23 +533,23 @@ int smtpd_settings_load(const char *config_dir, char *const *overrides, SmtpdRol
         s->n_ref = 1;
         s->role = role;
 
-        r = config_new(&s->config);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "cannot set up the configuration");
-        r = config_load_dir(s->config, config_dir, ret_error);
+        /* master.cf's smtps line: "-o smtpd_tls_wrappermode=yes", before the -o options. */
+        if (role == SMTPD_ROLE_SMTPS) {
+                size_t n = 0;
+
+                while (overrides && overrides[n])
+                        n++;
+                all = calloc(n + 2, sizeof(char *));
+                if (!all)
+                        return -ENOMEM;
+                all[0] = (char *) "smtpd_tls_wrappermode=yes";
+                for (size_t i = 0; i < n; i++)
+                        all[i + 1] = overrides[i];
+                overrides = all;
+        }
+        r = config_new_from_dir(config_dir, overrides, &s->config, ret_error);
         if (r < 0)
                 return r;
-        if (role == SMTPD_ROLE_SMTPS) {
-                /* master.cf's smtps line: "-o smtpd_tls_wrappermode=yes". */
-                r = config_set_override(s->config, "smtpd_tls_wrappermode=yes");
-                if (r < 0)
-                        return errmsg_set(ret_error, r, "cannot set up the configuration");
-        }
-        for (char *const *o = overrides; o && *o; o++) {
-                r = config_set_override(s->config, *o);
-                if (r < 0)
-                        return errmsg_set(ret_error, r, "-o %s: not name=value", *o);
-        }
 
         r = load(s, ret_error);
         if (r < 0)

@@ -23,9 +23,6 @@
 #include "tern-config.h"
 #include "virtual.h"
 
-/* Bytes of one reply: IPC_RCPT_MAX result lines of at most IPC_LINE_MAX bytes and the end. */
-#define VIRTUAL_REPLY_MAX ((size_t) IPC_RCPT_MAX * (IPC_LINE_MAX + 2) + 16)
-
 static ServiceArgs arg_service = {};
 
 static int handle(void *userdata, const IpcRequest *req, Buf *out) {
@@ -36,9 +33,8 @@ static int run(void) {
         _cleanup_(virtual_settings_freep) VirtualSettings *s = NULL;
         _cleanup_free_ char *err = NULL;
         const char *dir = config_dir_resolve(arg_service.config_dir);
-        char id[QUEUE_ID_MAX + 1];
         ServiceLoopLimits limits;
-        int fd, r;
+        int r;
 
         (void) signal(SIGPIPE, SIG_IGN);
 
@@ -46,39 +42,19 @@ static int run(void) {
         if (r < 0)
                 return log_error_errno(r, "%s: %s", dir, err ? err : "cannot load settings");
 
-        fd = service_take_connection();
-        if (fd < 0)
-                return log_error_errno(fd, "expected one connected socket from the service "
-                                           "manager (LISTEN_FDS=1, Accept=yes): %m");
-
-        (void) sd_notify(/* unset_environment= */ false, "READY=1");
         limits = (ServiceLoopLimits) {
                 .max_use = s->max_use,
                 .max_idle_usec = s->max_idle_usec,
                 .ipc_timeout_usec = s->ipc_timeout_usec,
-                .reply_max = VIRTUAL_REPLY_MAX,
+                .reply_max = SERVICE_REPLY_MAX,
         };
-        r = service_serve_requests(fd, &limits, handle, s, id);
-        (void) sd_notify(false, "STOPPING=1");
-        safe_close(fd);
-        if (r < 0)
-                return log_error_errno(r, "%s%sclosing the connection with qmgr: %m", id,
-                                       id[0] ? ": " : "");
-        return 0;
+        return service_agent_serve(&limits, handle, s);
 }
 
 int main(int argc, char **argv) {
-        int r;
-
-        log_set_ident("tern/virtual");
-        r = service_main_args("virtual", "The tern virtual mailbox delivery agent. Takes one "
-                              "connected socket from the\nservice manager (LISTEN_FDS, "
-                              "Accept=yes), e.g. from tern-virtual.socket or\n"
-                              "systemd-socket-activate --accept.", false, argc, argv,
-                              &arg_service);
-        if (r <= 0)
-                return -r;
-        r = run();
-        service_args_done(&arg_service);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return service_main("tern/virtual", "virtual",
+                            "The tern virtual mailbox delivery agent. Takes one connected socket "
+                            "from the\nservice manager (LISTEN_FDS, Accept=yes), e.g. from "
+                            "tern-virtual.socket or\nsystemd-socket-activate --accept.", false,
+                            argc, argv, &arg_service, run);
 }

@@ -799,6 +799,191 @@ START_TEST(test_foreach_set)
 }
 END_TEST
 
+/* ---- typed getters with messages (config_read_*) ---- */
+
+typedef enum ReadKind { READ_BOOL, READ_U64, READ_UNSIGNED, READ_USEC, READ_SIZE, READ_STRDUP,
+                        READ_LIST, READ_ENUM } ReadKind;
+
+static const struct {
+        ReadKind kind;
+        const char *name, *value;       /* value NULL: the default */
+        uint64_t lo, hi;
+        int ret;
+        uint64_t number;                /* bool, numbers, enum index (+1, 0 for empty) */
+        const char *text;               /* strdup; list joined by '|'; else the message */
+} read_cases[] = {
+        { READ_BOOL, "biff", "yes", 0, 0, 0, 1, NULL },
+        { READ_BOOL, "biff", "no", 0, 0, 0, 0, NULL },
+        { READ_BOOL, "biff", "maybe", 0, 0, -EBADMSG, 0, "biff: bad value 'maybe' (yes or no)" },
+        { READ_BOOL, "biff", "$a", 0, 0, -EBADMSG, 0, "biff: bad value '' (yes or no)" },
+        { READ_U64, "max_use", "7", 0, INT64_MAX, 0, 7, NULL },
+        { READ_U64, "max_use", "-1", 0, INT64_MAX, -ERANGE, 0,
+          "max_use: bad value '-1' (must be at least 0)" },
+        { READ_U64, "max_use", "0", 1, INT64_MAX, -ERANGE, 0,
+          "max_use: bad value '0' (must be at least 1)" },
+        { READ_U64, "max_use", "ten", 0, INT64_MAX, -EBADMSG, 0, "max_use: bad value 'ten'" },
+        { READ_UNSIGNED, "reject_code", NULL, 500, 599, 0, 554, NULL },
+        { READ_UNSIGNED, "reject_code", "450", 500, 599, -ERANGE, 0,
+          "reject_code: bad value '450' (must be 500..599)" },
+        { READ_UNSIGNED, "reject_code", "600", 500, 599, -ERANGE, 0,
+          "reject_code: bad value '600' (must be 500..599)" },
+        { READ_USEC, "max_idle", NULL, 0, 0, 0, 100000000, NULL },
+        { READ_USEC, "max_idle", "2m", 0, 0, 0, 120000000, NULL },
+        { READ_USEC, "maximal_queue_lifetime", "2", 0, 0, 0, UINT64_C(172800000000), NULL },
+        { READ_USEC, "max_idle", "5x", 0, 0, -EBADMSG, 0, "max_idle: bad value '5x'" },
+        { READ_USEC, "max_idle", "99999999999999999", 0, 0, -ERANGE, 0,
+          "max_idle: bad value '99999999999999999'" },
+        { READ_SIZE, "message_size_limit", "1024", 0, 0, 0, 1024, NULL },
+        { READ_SIZE, "message_size_limit", "1k", 0, 0, -EBADMSG, 0,
+          "message_size_limit: bad value '1k'" },
+        { READ_STRDUP, "myhostname", NULL, 0, 0, 0, 0, "mx.example.com" },
+        { READ_STRDUP, "luser_relay", NULL, 0, 0, 0, 0, "" },
+        { READ_STRDUP, "nosuch_parameter", NULL, 0, 0, -ENOENT, 0,
+          "nosuch_parameter: unknown parameter" },
+        { READ_STRDUP, "myorigin", "$myorigin", 0, 0, -ELOOP, 0,
+          "parameter myorigin: reference cycle: myorigin -> myorigin" },
+        { READ_LIST, "mydestination", "a, b {c d}", 0, 0, 0, 0, "a|b|c d" },
+        { READ_LIST, "mydestination", "", 0, 0, 0, 0, "" },
+        { READ_ENUM, "smtpd_tls_security_level", "", 0, 0, 0, 0, NULL },
+        { READ_ENUM, "smtpd_tls_security_level", "may", 0, 0, 0, 2, NULL },
+        { READ_ENUM, "smtpd_tls_security_level", "dane", 0, 0, -EBADMSG, 0,
+          "smtpd_tls_security_level: bad value 'dane' (none, may or encrypt)" },
+};
+
+START_TEST(test_read)
+{
+        static const char *const levels[] = { "none", "may", "encrypt" };
+        _cleanup_(config_freep) Config *c = new_config(NULL);
+        _cleanup_free_ char *err = NULL, *str = NULL;
+        _cleanup_strv_free_ char **l = NULL;
+        uint64_t n = 0;
+        unsigned u = 0;
+        bool b = false;
+        int e = 0, r;
+
+        if (read_cases[_i].value)
+                ck_assert_int_eq(config_set(c, read_cases[_i].name, read_cases[_i].value), 0);
+        switch (read_cases[_i].kind) {
+        case READ_BOOL:
+                r = config_read_bool(c, read_cases[_i].name, &b, &err);
+                n = b;
+                break;
+        case READ_U64:
+                r = config_read_uint64(c, read_cases[_i].name, read_cases[_i].lo,
+                                       read_cases[_i].hi, &n, &err);
+                break;
+        case READ_UNSIGNED:
+                r = config_read_unsigned(c, read_cases[_i].name, (unsigned) read_cases[_i].lo,
+                                         (unsigned) read_cases[_i].hi, &u, &err);
+                n = u;
+                break;
+        case READ_USEC:
+                r = config_read_usec(c, read_cases[_i].name, &n, &err);
+                break;
+        case READ_SIZE:
+                r = config_read_size(c, read_cases[_i].name, &n, &err);
+                break;
+        case READ_STRDUP:
+                r = config_read_strdup(c, read_cases[_i].name, &str, &err);
+                break;
+        case READ_LIST:
+                r = config_read_list(c, read_cases[_i].name, &l, &err);
+                break;
+        case READ_ENUM:
+                r = config_read_enum(c, read_cases[_i].name, levels, ELEMENTSOF(levels), &e,
+                                     &err);
+                n = (uint64_t) (e + 1);
+                break;
+        default:
+                ck_abort();
+        }
+        ck_assert_int_eq(r, read_cases[_i].ret);
+        if (r < 0) {
+                ck_assert_str_eq(strempty(err), read_cases[_i].text);
+                return;
+        }
+        ck_assert_ptr_null(err);
+        if (read_cases[_i].kind == READ_STRDUP)
+                ck_assert_str_eq(str, read_cases[_i].text);
+        else if (read_cases[_i].kind == READ_LIST) {
+                char joined[256] = "";
+
+                for (char **i = l; *i; i++) {
+                        if (i != l)
+                                strcat(joined, "|");
+                        strcat(joined, *i);
+                }
+                ck_assert_str_eq(joined, read_cases[_i].text);
+        } else
+                ck_assert_uint_eq(n, read_cases[_i].number);
+}
+END_TEST
+
+START_TEST(test_read_maps)
+{
+        _cleanup_(config_freep) Config *c = new_config(NULL);
+        _cleanup_(dict_list_freep) DictList *l = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        ck_assert_int_eq(config_set(c, "virtual_alias_maps", " , "), 0);
+        ck_assert_int_eq(config_read_maps(c, "virtual_alias_maps", DICT_FLAGS_DEFAULT, &l, &err),
+                         0);
+        ck_assert_ptr_null(l);
+        ck_assert_int_eq(config_set(c, "virtual_alias_maps", "inline:{a=b}, static:x"), 0);
+        ck_assert_int_eq(config_read_maps(c, "virtual_alias_maps", DICT_FLAGS_DEFAULT, &l, &err),
+                         0);
+        ck_assert_uint_eq(dict_list_size(l), 2);
+        l = dict_list_free(l);
+        ck_assert_int_eq(config_set(c, "virtual_alias_maps", "nosuchtype:x"), 0);
+        ck_assert_int_eq(config_read_maps(c, "virtual_alias_maps", DICT_FLAGS_DEFAULT, &l, &err),
+                         -EPROTONOSUPPORT);
+        ck_assert_ptr_null(l);
+        ck_assert(startswith(err, "virtual_alias_maps: unsupported table type"));
+}
+END_TEST
+
+START_TEST(test_new_from_dir)
+{
+        char dir[4096], path[4200];
+        char *ok[] = { (char *) "biff = no", NULL }, *bad[] = { (char *) "biff", NULL };
+        _cleanup_free_ char *err = NULL;
+        Config *c = NULL;
+        bool b = true;
+        FILE *f;
+
+        snprintf(dir, sizeof(dir), "%s/test_config_dir_XXXXXX", getenv("TMPDIR") ?: "/tmp");
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        ck_assert_int_eq(config_new_from_dir(dir, NULL, &c, &err), 0);     /* no main.cf */
+        ck_assert_int_eq(config_get_bool(c, "biff", &b), 0);
+        ck_assert(b);
+        c = config_free(c);
+
+        snprintf(path, sizeof(path), "%s/main.cf", dir);
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        fputs("biff = yes\nmyhostname = a.example\n", f);
+        fclose(f);
+        ck_assert_int_eq(config_new_from_dir(dir, ok, &c, &err), 0);
+        ck_assert_int_eq(config_get_bool(c, "biff", &b), 0);
+        ck_assert(!b);                  /* -o wins over main.cf */
+        ck_assert_str_eq(config_get(c, "myhostname"), "a.example");
+        c = config_free(c);
+        ck_assert_int_eq(config_new_from_dir(dir, bad, &c, &err), -EBADMSG);
+        ck_assert_ptr_null(c);
+        ck_assert_str_eq(err, "-o biff: not name=value");
+
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        fputs("biff\n", f);
+        fclose(f);
+        err = mfree(err);
+        ck_assert_int_eq(config_new_from_dir(dir, NULL, &c, &err), -EBADMSG);
+        ck_assert_ptr_nonnull(err);
+        ck_assert_int_eq(unlink(path), 0);
+        ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc;
@@ -833,6 +1018,12 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_int);
         tcase_add_loop_test(tc, test_list, 0, ELEMENTSOF(list_cases));
         tcase_add_test(tc, test_list_from_config);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("read");
+        tcase_add_loop_test(tc, test_read, 0, ELEMENTSOF(read_cases));
+        tcase_add_test(tc, test_read_maps);
+        tcase_add_test(tc, test_new_from_dir);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("defaults");
