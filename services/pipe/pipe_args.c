@@ -704,25 +704,37 @@ int pipe_stream_finish(PipeStream *s, Buf *out) {
         return 0;
 }
 
+/* A copy of an untrusted value for a header line: control bytes (CR, LF...) become spaces so
+ * that no value can end its line or start another. */
+static char *header_value(const char *v) {
+        char *s = strdup(v);
+
+        if (s)
+                for (char *p = s; *p; p++)
+                        if ((unsigned char) *p < ' ' || *p == 0x7f)
+                                *p = ' ';
+        return s;
+}
+
 int pipe_head_format(unsigned flags, const char *null_sender, const char *sender,
                      const PipeRecipient *rcpt, uint64_t arrival_usec, char **ret) {
-        _cleanup_free_ char *lower_rcpt = NULL, *s = NULL;
-        const char *snd = isempty(sender) ? strempty(null_sender) : sender;
+        _cleanup_free_ char *snd = NULL, *to = NULL, *orig = NULL, *s = NULL;
         const char *addr = rcpt ? strempty(rcpt->address) : "";
-        const char *orig = rcpt && rcpt->original ? rcpt->original : addr;
         time_t t = (time_t) (arrival_usec / 1000000);
         char date[64] = "";
         struct tm tm;
         int n;
 
         assert(ret);
-        lower_rcpt = strdup(addr);
-        if (!lower_rcpt)
+        snd = header_value(isempty(sender) ? strempty(null_sender) : sender);
+        to = header_value(addr);
+        orig = header_value(rcpt && rcpt->original ? rcpt->original : addr);
+        if (!snd || !to || !orig)
                 return -ENOMEM;
-        lower(lower_rcpt, SIZE_MAX);
+        lower(to, SIZE_MAX);
         if (gmtime_r(&t, &tm))
                 (void) strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
-        n = asprintf(&s, "%s%s%s%s%s%s%s%s%s%s%s%s%s%s%s",
+        n = asprintf(&s, "%s%s%s%s%s%s%s%s%s%s%s%s%s%s",
                      flags & PIPE_FLAG_FROM_LINE ? "From " : "",
                      flags & PIPE_FLAG_FROM_LINE ? (isempty(snd) ? "MAILER-DAEMON" : snd) : "",
                      flags & PIPE_FLAG_FROM_LINE ? "  " : "",
@@ -732,20 +744,13 @@ int pipe_head_format(unsigned flags, const char *null_sender, const char *sender
                      flags & PIPE_FLAG_RETURN_PATH ? snd : "",
                      flags & PIPE_FLAG_RETURN_PATH ? ">\n" : "",
                      flags & PIPE_FLAG_DELIVERED_TO ? "Delivered-To: " : "",
-                     flags & PIPE_FLAG_DELIVERED_TO ? lower_rcpt : "",
+                     flags & PIPE_FLAG_DELIVERED_TO ? to : "",
                      flags & PIPE_FLAG_DELIVERED_TO ? "\n" : "",
                      flags & PIPE_FLAG_ORIGINAL_TO ? "X-Original-To: " : "",
                      flags & PIPE_FLAG_ORIGINAL_TO ? orig : "",
-                     flags & PIPE_FLAG_ORIGINAL_TO ? "\n" : "", "");
+                     flags & PIPE_FLAG_ORIGINAL_TO ? "\n" : "");
         if (n < 0)
                 return -ENOMEM;
-        /* Values are untrusted: no line end or control byte may start a new line. */
-        for (int i = 0; i < n; i++)
-                if ((unsigned char) s[i] < ' ' && s[i] != '\n')
-                        s[i] = ' ';
-        for (int i = 0; i < n; i++)
-                if (s[i] == '\n' && i + 1 < n && (s[i + 1] == ' ' || s[i + 1] == '\t'))
-                        s[i + 1] = '_';
         *ret = TAKE_PTR(s);
         return 0;
 }
