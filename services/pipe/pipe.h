@@ -3,7 +3,8 @@
  * that runs as an unprivileged user, with the message on its standard input and the recipients
  * in its argument vector. tern has no master.cf, so master.cf's attributes are the agent's own
  * command line, from the unit's ExecStart=:
- *     pipe [-c DIR] [-o NAME=VALUE]... flags=DRXhu user=vmail argv=/usr/bin/maildrop -d ${recipient}
+ *     pipe [-c DIR] [-o NAME=VALUE]... flags=DRXhu user=vmail argv=/usr/bin/maildrop
+ *          -d ${recipient}
  * pipe_args.c is pure: it parses those attributes (the administrator's input, checked strictly),
  * expands the ${...} macros of the command's arguments from a delivery request (the request and
  * the queue file are untrusted: the values only ever become separate argv strings, never shell

@@ -3,8 +3,8 @@
  * runs once per request (qmgr batches <transport>_destination_recipient_limit recipients;
  * recipient macros multiply the arguments) in a child that starts a new session, drops to
  * user= (setgroups, setresgid, setresuid: never root, never mail_owner), changes to
- * directory= (default queue_directory), and execs the command directly, without a shell,
- * with a clean environment (PATH and the export_environment names). The parent feeds the
+ * directory= (default queue_directory, else "/"), and execs the command directly, without a
+ * shell, with a clean environment (PATH and the export_environment names). The parent feeds the
  * message on the command's standard input through the flags' transformation, keeps at most
  * PIPE_OUTPUT_MAX bytes of its output (untrusted: sanitised before it is logged or
  * reported), and kills the whole session at <transport>_time_limit (default
@@ -171,7 +171,9 @@ static _noreturn_ void child(const Run *run, int in_fd, int out_fd) {
         }
         if (getuid() == 0 || geteuid() == 0 || getegid() == 0)
                 _exit(EX_SOFTWARE);     /* never run a command as root */
-        if (chdir(dir) < 0) {
+        /* directory= must work; the default, queue_directory, is tern's own (mode 0700) and
+         * usually closed to user=, which then starts in "/". */
+        if (chdir(dir) < 0 && (s->args->directory || chdir("/") < 0)) {
                 fprintf(stderr, "pipe: cannot change to directory %s: %m\n", dir);
                 _exit(EX_TEMPFAIL);
         }
@@ -267,8 +269,8 @@ static int pump(const Run *run, int pidfd, int in_fd, int out_fd, uint64_t deadl
                         if (waitid(P_PIDFD, (id_t) pidfd, &si, WEXITED | WNOHANG) == 0 &&
                             si.si_pid != 0) {
                                 exited = true;
-                                *ret_status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
-                                                                       : si.si_status;
+                                *ret_status = si.si_code == CLD_EXITED ?
+                                        W_EXITCODE(si.si_status, 0) : si.si_status;
                                 in_fd = safe_close(in_fd);
                         }
                 }

@@ -31,23 +31,21 @@ static void stream(const PipeArgs *a, const uint8_t *data, size_t size, size_t s
 static void check_quote(const char *addr) {
         _cleanup_free_ char *q = pipe_quote_address(addr);
         _cleanup_free_ char *back = NULL;
-        size_t n, k = 0;
-        const char *at;
+        size_t i, k = 0;
 
         assert(q);
         if (q[0] != '"' || streq(q, addr))
                 return;
         back = malloc(strlen(q) + 1);
         assert(back);
-        at = strrchr(q, '"');
-        assert(at && at > q);
-        n = (size_t) (at - q);
-        for (size_t i = 1; i < n; i++) {
+        /* The closing quote is the first unescaped one; the domain may hold others. */
+        for (i = 1; q[i] != '"'; i++) {
+                assert(q[i] != '\0');
                 if (q[i] == '\\')
                         i++;
                 back[k++] = q[i];
         }
-        strcpy(back + k, at + 1);
+        strcpy(back + k, q + i + 1);
         assert(streq(back, addr));
 }
 
