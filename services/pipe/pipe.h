@@ -144,7 +144,8 @@ int pipe_stream_feed(PipeStream *s, const char *p, size_t n, Buf *out);
 int pipe_stream_finish(PipeStream *s, Buf *out);
 
 /* The lines before the message for the flags F, R, D, O (in Postfix's order: From_,
- * Return-Path:, Delivered-To:, X-Original-To:), LF-terminated (feed them through the stream).
+ * Return-Path:, Delivered-To:, X-Original-To:), LF-terminated: give them their eol with a
+ * stream without flags (a From_ line is not content to quote with ">").
  * sender "" is replaced by null_sender; D uses the lower-cased recipient. arrival_usec gives
  * the From_ line's date (UTC). Control characters in the values become spaces. Returns 0 with
  * a malloc'd string ("" when no flag asks for a line), -ENOMEM. */

@@ -209,7 +209,12 @@ static int pump(const Run *run, int pidfd, int in_fd, int out_fd, uint64_t deadl
                 if (in_fd >= 0 && b.off == b.len) {
                         b.off = b.len = 0;
                         if (!head_done) {
-                                r = pipe_stream_feed(&st, run->head, strlen(run->head), &b);
+                                /* The head only gets its line ends: the From_ line it may
+                                 * start with is not message content to quote. */
+                                PipeStream hs;
+
+                                pipe_stream_init(&hs, 0, a->eol, a->eol_len);
+                                r = pipe_stream_feed(&hs, run->head, strlen(run->head), &b);
                                 head_done = true;
                         } else if (!content_done) {
                                 ssize_t k = queue_file_read_content(run->f, pos, chunk,
