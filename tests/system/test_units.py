@@ -29,6 +29,7 @@ LIMITS = {
         "tern-qmgr.service": 2.0,
         "tern-virtual@.service": 2.0,
         "tern-pickup@.service": 2.0,
+        "tern-pipe@.service": 2.0,
         "tern-smtp@.service": 2.0,
         "tern-relay@.service": 2.0,
         "tern-lmtp@.service": 2.0,
