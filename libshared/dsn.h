@@ -24,3 +24,15 @@ const DsnReply *dsn_from_errno(int error);
 /* True when s is an enhanced status code "C.S.D" (RFC 3463 §2: class 2, 4 or 5, subject 0-999,
  * detail 0-999, no leading zeros beyond one digit). */
 bool dsn_status_is_valid(const char *s);
+
+/* What a command's exit status from <sysexits.h> means for a delivery (Postfix's local(8) and
+ * pipe(8)): the enhanced status code and the condition's text. */
+typedef struct DsnSysexit {
+        int code;               /* EX_NOUSER, ... */
+        const char *enhanced;   /* "5.1.1"; class 4 for EX_OSERR and EX_TEMPFAIL */
+        const char *text;       /* "user unknown" */
+} DsnSysexit;
+
+/* The entry for exit status code, or NULL for a status sysexits.h does not name. Returns a
+ * pointer to static storage. */
+const DsnSysexit *dsn_from_sysexit(int code);

@@ -20,6 +20,7 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "dsn.h"
 #include "local.h"
 #include "log.h"
 
@@ -31,28 +32,6 @@ typedef struct CommandJob {
         const char *head;               /* the lines written before the message */
         size_t head_len;
 } CommandJob;
-
-static const struct {
-        int code;
-        const char *dsn;
-        const char *text;
-} sysexits[] = {
-        { EX_USAGE, "5.3.0", "command line usage error" },
-        { EX_DATAERR, "5.6.0", "data format error" },
-        { EX_NOINPUT, "5.3.0", "cannot open input" },
-        { EX_NOUSER, "5.1.1", "user unknown" },
-        { EX_NOHOST, "5.1.2", "host name unknown" },
-        { EX_UNAVAILABLE, "5.3.0", "service unavailable" },
-        { EX_SOFTWARE, "5.3.0", "internal software error" },
-        { EX_OSERR, "4.3.0", "system resource problem" },
-        { EX_OSFILE, "5.3.0", "critical OS file missing" },
-        { EX_CANTCREAT, "5.2.0", "can't create user output file" },
-        { EX_IOERR, "5.3.0", "input/output error" },
-        { EX_TEMPFAIL, "4.3.0", "temporary failure" },
-        { EX_PROTOCOL, "5.5.0", "remote error in protocol" },
-        { EX_NOPERM, "5.7.0", "permission denied" },
-        { EX_CONFIG, "5.3.5", "local configuration error" },
-};
 
 /* An RFC 3463 code at the start of the output ("5.1.1 ..."), copied to dsn. */
 static bool output_dsn(const char *out, char dsn[static IPC_DSN_MAX + 1]) {
@@ -86,11 +65,12 @@ static void map_status(const CommandJob *j, int status, const char *out, LocalRe
         }
         if (!have_dsn) {
                 strcpy(dsn, "5.3.0");
-                for (size_t i = 0; i < ELEMENTSOF(sysexits); i++)
-                        if (sysexits[i].code == WEXITSTATUS(status)) {
-                                strcpy(dsn, sysexits[i].dsn);
-                                dsn_text = sysexits[i].text;
-                        }
+                const DsnSysexit *x = dsn_from_sysexit(WEXITSTATUS(status));
+
+                if (x) {
+                        strcpy(dsn, x->enhanced);
+                        dsn_text = x->text;
+                }
         }
         if (dsn[0] == '2')
                 strcpy(dsn, "5.3.0");   /* a failure never reports success */

@@ -18,6 +18,7 @@
 #include "errmsg.h"
 #include "log.h"
 #include "parse.h"
+#include "dsn.h"
 #include "pipe.h"
 
 static const char flag_letters[] = "BDFORXhqu.>";
@@ -757,28 +758,6 @@ int pipe_head_format(unsigned flags, const char *null_sender, const char *sender
 
 /* ---- Results ---- */
 
-static const struct {
-        int code;
-        const char *dsn;
-        const char *text;
-} sysexits[] = {
-        { EX_USAGE, "5.3.0", "command line usage error" },
-        { EX_DATAERR, "5.6.0", "data format error" },
-        { EX_NOINPUT, "5.3.0", "cannot open input" },
-        { EX_NOUSER, "5.1.1", "user unknown" },
-        { EX_NOHOST, "5.1.2", "host name unknown" },
-        { EX_UNAVAILABLE, "5.3.0", "service unavailable" },
-        { EX_SOFTWARE, "5.3.0", "internal software error" },
-        { EX_OSERR, "4.3.0", "system resource problem" },
-        { EX_OSFILE, "5.3.0", "critical OS file missing" },
-        { EX_CANTCREAT, "5.2.0", "can't create user output file" },
-        { EX_IOERR, "5.3.0", "input/output error" },
-        { EX_TEMPFAIL, "4.3.0", "temporary failure" },
-        { EX_PROTOCOL, "5.5.0", "remote error in protocol" },
-        { EX_NOPERM, "5.7.0", "permission denied" },
-        { EX_CONFIG, "5.3.5", "local configuration error" },
-};
-
 static void outcome_set(PipeOutcome *o, IpcStatus status, const char *dsn, const char *fmt,
                         ...) _printf_(4, 5);
 static void outcome_set(PipeOutcome *o, IpcStatus status, const char *dsn, const char *fmt,
@@ -835,13 +814,13 @@ void pipe_outcome_from_exit(const char *service, const char *command, int wait_s
                         return;
                 }
         }
-        for (size_t i = 0; i < ELEMENTSOF(sysexits); i++)
-                if (WIFEXITED(wait_status) && sysexits[i].code == WEXITSTATUS(wait_status)) {
-                        outcome_set(ret, sysexits[i].dsn[0] == '4' ? IPC_STATUS_DEFERRED :
-                                    IPC_STATUS_BOUNCED, sysexits[i].dsn, "%s%s%s",
-                                    sysexits[i].text, sep, out);
-                        return;
-                }
+        const DsnSysexit *x = WIFEXITED(wait_status) ? dsn_from_sysexit(WEXITSTATUS(wait_status))
+                                                      : NULL;
+        if (x) {
+                outcome_set(ret, x->enhanced[0] == '4' ? IPC_STATUS_DEFERRED : IPC_STATUS_BOUNCED,
+                            x->enhanced, "%s%s%s", x->text, sep, out);
+                return;
+        }
         outcome_set(ret, IPC_STATUS_BOUNCED, "5.3.0", "Command died with status %d: \"%s\"%s%s",
                     WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1, cmd, sep, out);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include <errno.h>
+#include <sysexits.h>
 
 #include "check_main.h"
 #include "dsn.h"
@@ -56,6 +57,50 @@ START_TEST(test_dsn_status_null)
 }
 END_TEST
 
+static const struct {
+        int code;
+        const char *enhanced;   /* NULL: not a sysexits.h status */
+        const char *text;
+} sysexit_cases[] = {
+        { EX_NOUSER, "5.1.1", "user unknown" },
+        { EX_TEMPFAIL, "4.3.0", "temporary failure" },
+        { EX_OSERR, "4.3.0", "system resource problem" },
+        { EX_CONFIG, "5.3.5", "local configuration error" },
+        { EX_USAGE, "5.3.0", "command line usage error" },
+        { EX_NOPERM, "5.7.0", "permission denied" },
+        { 0, NULL, NULL },
+        { 1, NULL, NULL },
+        { 63, NULL, NULL },
+        { 79, NULL, NULL },
+        { -1, NULL, NULL },
+};
+
+START_TEST(test_dsn_from_sysexit) {
+        const DsnSysexit *x = dsn_from_sysexit(sysexit_cases[_i].code);
+
+        if (!sysexit_cases[_i].enhanced) {
+                ck_assert_ptr_null(x);
+                return;
+        }
+        ck_assert_ptr_nonnull(x);
+        ck_assert_int_eq(x->code, sysexit_cases[_i].code);
+        ck_assert_str_eq(x->enhanced, sysexit_cases[_i].enhanced);
+        ck_assert_str_eq(x->text, sysexit_cases[_i].text);
+}
+END_TEST
+
+START_TEST(test_dsn_from_sysexit_all) {
+        /* Every status sysexits.h names has an entry with a valid code, class 4 or 5. */
+        for (int c = EX__BASE; c <= EX__MAX; c++) {
+                const DsnSysexit *x = dsn_from_sysexit(c);
+
+                ck_assert_ptr_nonnull(x);
+                ck_assert(dsn_status_is_valid(x->enhanced));
+                ck_assert(x->enhanced[0] == '4' || x->enhanced[0] == '5');
+        }
+}
+END_TEST
+
 static Suite *dsn_suite(void) {
         Suite *s = suite_create("dsn");
         TCase *tc;
@@ -66,6 +111,10 @@ static Suite *dsn_suite(void) {
         tc = tcase_create("status");
         tcase_add_loop_test(tc, test_dsn_status_is_valid, 0, ELEMENTSOF(status_cases));
         tcase_add_test(tc, test_dsn_status_null);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("from_sysexit");
+        tcase_add_loop_test(tc, test_dsn_from_sysexit, 0, ELEMENTSOF(sysexit_cases));
+        tcase_add_test(tc, test_dsn_from_sysexit_all);
         suite_add_tcase(s, tc);
         return s;
 }
