@@ -3,6 +3,7 @@
  * is an explicit state machine over untrusted bytes from any local user: every line is bounded
  * by PICKUP_LINE_MAX, every value by PICKUP_VALUE_MAX, every chunk by PICKUP_CHUNK_MAX. */
 #include <string.h>
+#include <sys/socket.h>
 
 #include "parse.h"
 #include "pickup_proto.h"
@@ -343,4 +344,21 @@ int pickup_reply_parse(const char *line, size_t n, PickupReply *ret) {
                 return 0;
         }
         return -EBADMSG;
+}
+
+int pickup_send(int fd, const void *p, size_t n) {
+        const char *c = p;
+
+        while (n > 0) {
+                ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                c += k;
+                n -= (size_t) k;
+        }
+        return 0;
 }

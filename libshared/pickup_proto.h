@@ -113,3 +113,7 @@ typedef struct PickupReply {
 
 /* Parses a reply line (line, n; no LF). Pure. Returns 0, -EBADMSG. */
 int pickup_reply_parse(const char *line, size_t n, PickupReply *ret);
+
+/* Sends all n bytes on the (blocking) pickup socket fd, either side of it, without SIGPIPE;
+ * retries on EINTR. Returns 0 or -errno (-EPIPE when the peer is gone). */
+int pickup_send(int fd, const void *p, size_t n);

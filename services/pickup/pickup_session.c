@@ -54,23 +54,6 @@ static void session_done(Session *se) {
         buf_done(&se->conv);
 }
 
-static int write_all(int fd, const void *p, size_t n) {
-        const char *c = p;
-
-        while (n > 0) {
-                ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                c += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 static int reply(Session *se, int status, const char *fmt, ...) _printf_(3, 4);
 static int reply(Session *se, int status, const char *fmt, ...) {
         _cleanup_(buf_done) Buf b = BUF_INIT(BUF_MAX_UNBOUNDED);
@@ -92,7 +75,7 @@ static int reply(Session *se, int status, const char *fmt, ...) {
         r = buf_append_char(&b, '\n');
         if (r < 0)
                 return r;
-        return write_all(se->fd, buf_peek(&b), buf_pending(&b));
+        return pickup_send(se->fd, buf_peek(&b), buf_pending(&b));
 }
 
 /* The passwd entry of the peer: its login name and the first field of its gecos, with '&'
@@ -340,9 +323,9 @@ static int do_list(Session *se) {
         if (r < 0)
                 return reply(se, EX_SOFTWARE, "cannot read the queue: %s", strerror(-r));
         snprintf(head, sizeof(head), "data %zu\n", buf_pending(&out));
-        r = write_all(se->fd, head, strlen(head));
+        r = pickup_send(se->fd, head, strlen(head));
         if (r >= 0)
-                r = write_all(se->fd, buf_peek(&out), buf_pending(&out));
+                r = pickup_send(se->fd, buf_peek(&out), buf_pending(&out));
         if (r >= 0)
                 r = reply(se, 0, "%s", "");
         return r;

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Check suite of pickup_proto: the request parser (table of whole requests, valid and invalid,
  * every error code; byte-by-byte and split feeding), the xtext line encoder, the reply parser. */
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check_main.h"
 #include "macro.h"
@@ -183,6 +187,42 @@ START_TEST(test_reply_parse)
 }
 END_TEST
 
+START_TEST(test_send) {
+        char big[200000], got[sizeof(big)];
+        size_t have = 0;
+        int sv[2], status;
+        pid_t pid;
+
+        for (size_t i = 0; i < sizeof(big); i++)
+                big[i] = (char) ('a' + i % 26);
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        /* More than the socket buffer holds: the writer must loop over short sends. */
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                close(sv[0]);
+                _exit(pickup_send(sv[1], big, sizeof(big)) == 0 ? 0 : 1);
+        }
+        close(sv[1]);
+        while (have < sizeof(got)) {
+                ssize_t k = read(sv[0], got + have, sizeof(got) - have);
+
+                ck_assert_int_gt(k, 0);
+                have += (size_t) k;
+        }
+        ck_assert(memcmp(big, got, sizeof(big)) == 0);
+        close(sv[0]);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        /* A peer that is gone is -EPIPE, not a signal. */
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        close(sv[0]);
+        ck_assert_int_eq(pickup_send(sv[1], "x", 1), -EPIPE);
+        close(sv[1]);
+}
+END_TEST
+
 static Suite *pickup_proto_suite(void) {
         Suite *s = suite_create("pickup_proto");
         TCase *tc;
@@ -194,6 +234,9 @@ static Suite *pickup_proto_suite(void) {
         tc = tcase_create("encode");
         tcase_add_test(tc, test_encode_roundtrip);
         tcase_add_test(tc, test_reply_parse);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("send");
+        tcase_add_test(tc, test_send);
         suite_add_tcase(s, tc);
         return s;
 }

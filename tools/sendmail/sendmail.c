@@ -84,25 +84,8 @@ static int pickup_connect(const char *path) {
         return fd;
 }
 
-static int write_all(int fd, const void *p, size_t n) {
-        const char *c = p;
-
-        while (n > 0) {
-                ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                c += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 static int send_buf(int fd, Buf *b) {
-        int r = write_all(fd, buf_peek(b), buf_pending(b));
+        int r = pickup_send(fd, buf_peek(b), buf_pending(b));
 
         buf_clear(b);
         return r;
