@@ -872,7 +872,7 @@ const IpcResult *ipc_reply_find(const IpcReply *r, uint32_t index) {
 bool ipc_reply_equal(const IpcReply *a, const IpcReply *b) {
         if (!a || !b)
                 return a == b;
-        if (a->n_results != b->n_results)
+        if (a->n_results != b->n_results || a->last != b->last)
                 return false;
         for (size_t i = 0; i < a->n_results; i++) {
                 const IpcResult *x = &a->results[i], *y = &b->results[i];
@@ -924,9 +924,9 @@ int ipc_result_format(uint32_t index, IpcStatus status, const char *dsn, const c
         return buf_append(out, "\r\n", 2);
 }
 
-int ipc_reply_end_format(Buf *out) {
+int ipc_reply_end_format(Buf *out, bool last) {
         assert(out);
-        return buf_append(out, "end\r\n", 5);
+        return last ? buf_append_str(out, "end last\r\n") : buf_append(out, "end\r\n", 5);
 }
 
 int ipc_reply_format(const IpcReply *reply, Buf *out) {
@@ -947,7 +947,7 @@ int ipc_reply_format(const IpcReply *reply, Buf *out) {
                 if (r < 0)
                         return r;
         }
-        return ipc_reply_end_format(out);
+        return ipc_reply_end_format(out, reply->last);
 }
 
 struct IpcReplyParser {
@@ -1094,8 +1094,11 @@ static int reply_line(IpcReplyParser *p, char *line) {
         if (k < 0)
                 return k;
         if (streq(f[0], "end")) {
-                if (k != 1 || p->reply->n_results != p->n)
+                if (k > 2 || (k == 2 && !streq(f[1], "last")))
+                        return -EBADMSG;
+                if (p->reply->n_results != p->n)
                         return -EBADMSG;        /* recipients without a result */
+                p->reply->last = k == 2;
                 return 1;
         }
         if (!streq(f[0], "result"))

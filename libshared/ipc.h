@@ -79,7 +79,11 @@
  *           recipient in microseconds, or "-" when it did not measure. <text> xtext, at most
  *           IPC_TEXT_MAX bytes, the diagnostic ("delivered to maildir", the remote server's
  *           reply); no field: no text.
- *   end     the end of the reply; every recipient of the request must have had its line.
+ *   end[ last]
+ *           the end of the reply; every recipient of the request must have had its line.
+ *           "last": the agent takes no further request on this connection (max_use), so
+ *           qmgr closes it rather than keep it for the next delivery, where the request
+ *           would meet an agent that has gone.
  *
  * Example:
  *   request 1 active 0B3kz9Qx1a2b3c4D 512 2048
@@ -268,6 +272,7 @@ typedef struct IpcResult {
 typedef struct IpcReply {
         IpcResult *results;
         size_t n_results;
+        bool last;                      /* "end last": the agent's last reply on its connection */
 } IpcReply;
 
 /* Frees the reply and everything it owns; accepts NULL, returns NULL. */
@@ -286,10 +291,10 @@ bool ipc_reply_equal(const IpcReply *a, const IpcReply *b);
  * -ENOMEM from out. */
 int ipc_result_format(uint32_t index, IpcStatus status, const char *dsn, const char *relay,
                       uint64_t delay_usec, const char *text, Buf *out);
-/* Appends the final line of a reply. Returns 0, -ENOBUFS, -ENOMEM. */
-int ipc_reply_end_format(Buf *out);
-/* Appends every result of r and the final line. Returns as ipc_result_format(), and -EINVAL
- * for duplicate indexes. */
+/* Appends the final line of a reply, "end last" when last. Returns 0, -ENOBUFS, -ENOMEM. */
+int ipc_reply_end_format(Buf *out, bool last);
+/* Appends every result of r and the final line (with r->last). Returns as ipc_result_format(),
+ * and -EINVAL for duplicate indexes. */
 int ipc_reply_format(const IpcReply *r, Buf *out);
 
 typedef struct IpcReplyParser IpcReplyParser;

@@ -41,8 +41,8 @@ char *service_help(const char *name, const char *summary, bool with_role);
  * fd, -EBADF when there is not exactly one, -ENOTSOCK, -errno. */
 int service_take_connection(void);
 
-/* Answers one request: appends the result lines and the end line to out. A negative return
- * ends the loop with that error. */
+/* Answers one request: appends one result line per recipient to out (the loop adds the end
+ * line). A negative return ends the loop with that error. */
 typedef int (*ServiceRequestFn)(void *userdata, const IpcRequest *req, Buf *out);
 
 typedef struct ServiceLoopLimits {

@@ -197,12 +197,8 @@ typedef struct Serving {
 
 static int handle(void *userdata, const IpcRequest *req, Buf *out) {
         Serving *sv = userdata;
-        int r;
 
-        r = serve(sv->settings, sv->dirs, req, out);
-        if (r < 0)
-                return r;
-        return ipc_reply_end_format(out);
+        return serve(sv->settings, sv->dirs, req, out);
 }
 
 static int run(void) {

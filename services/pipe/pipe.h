@@ -196,7 +196,7 @@ DEFINE_PTR_CLEANUP(PipeSettings *, pipe_settings_free);
 
 /* Handles one request: runs the command once for all its recipients (a D or O flag with more
  * than one recipient defers them all, as Postfix does), logs one line per recipient and
- * appends the result lines and the end line to out. The time limit is
+ * appends the result lines to out (the request loop adds the end line). The time limit is
  * <transport>_time_limit, else command_time_limit. Returns 0, or -errno (-ENOMEM, -ENOBUFS from
  * out) when no reply could be built. */
 int pipe_request_handle(PipeSettings *s, const IpcRequest *req, Buf *out);

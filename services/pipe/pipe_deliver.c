@@ -553,5 +553,5 @@ int pipe_request_handle(PipeSettings *s, const IpcRequest *req, Buf *out) {
                 if (r < 0)
                         return r;
         }
-        return ipc_reply_end_format(out);
+        return 0;
 }

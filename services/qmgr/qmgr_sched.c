@@ -344,6 +344,7 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                 char tmp[8192];
                 ssize_t n = read(fd, tmp, sizeof(tmp));
                 size_t used = 0;
+                bool last;
 
                 if (n < 0 && errno == EAGAIN)
                         return 0;
@@ -364,8 +365,12 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                 }
                 if (r == 0)
                         return 0;
+                last = reply->last;
                 conn_finish(c, reply, "no result from agent");
-                conn_idle(c);
+                if (last)
+                        conn_free(c);   /* the agent reached max_use and is exiting */
+                else
+                        conn_idle(c);
                 qmgr_schedule(q);
         }
         return 0;

@@ -142,8 +142,9 @@ void smtp_agent_done(SmtpAgent *a);
 
 /* Handles one request: finds the servers of its nexthop, delivers (reusing the cached
  * connection when it serves the same nexthop), logs each result and appends one result line
- * per recipient and the end line to out. Per-recipient failures are results, not errors.
- * Returns 0, or -errno (-ENOMEM, -ENOBUFS from out) when no reply could be built. */
+ * per recipient to out (the request loop adds the end line). Per-recipient failures are
+ * results, not errors. Returns 0, or -errno (-ENOMEM, -ENOBUFS from out) when no reply could
+ * be built. */
 int smtp_request_handle(SmtpAgent *a, const IpcRequest *req, Buf *out);
 
 /* Arms the idle timer of the cached connection (SIGALRM after smtp_connection_cache_time_limit

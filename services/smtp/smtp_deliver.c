@@ -963,7 +963,7 @@ int smtp_request_handle(SmtpAgent *a, const IpcRequest *req, Buf *out) {
                         return r;
         }
         smtp_cache_timer_arm(a);
-        return ipc_reply_end_format(out);
+        return 0;
 }
 
 /* ---- The cached connection's idle timer ---- */

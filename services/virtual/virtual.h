@@ -41,7 +41,7 @@ VirtualSettings *virtual_settings_free(VirtualSettings *s);
 DEFINE_PTR_CLEANUP(VirtualSettings *, virtual_settings_free);
 
 /* Handles one request: opens the queue file it names, delivers (or, with IPC_FLAG_VERIFY,
- * checks) each recipient, logs each result and appends one result line per recipient and
- * the end line to out. Per-recipient failures are results, not errors. Returns 0, or -errno
- * (-ENOMEM, -ENOBUFS from out) when no reply could be built. */
+ * checks) each recipient, logs each result and appends one result line per recipient to out
+ * (the request loop adds the end line). Per-recipient failures are results, not errors.
+ * Returns 0, or -errno (-ENOMEM, -ENOBUFS from out) when no reply could be built. */
 int virtual_request_handle(const VirtualSettings *s, const IpcRequest *req, Buf *out);

@@ -10,7 +10,10 @@ by the recipient's local part:
   crash-*        the agent exits without answering
   anything else  sent 2.0.0
 Every request is appended as one JSON line to $FAKE_AGENT_LOG, with the message content read
-from the queue file, for the test to inspect."""
+from the queue file and the agent's process id, for the test to inspect. With
+$FAKE_AGENT_MAX_USE set, the agent serves that many requests, ends the last reply with
+"end last" as the real agents do at max_use, then waits a moment: a request that still comes
+on that connection is logged as {"after_last": ...} before it exits."""
 
 import json
 import os
@@ -21,6 +24,7 @@ import sys
 LOG = os.environ.get("FAKE_AGENT_LOG", "/dev/null")
 STATE = os.environ.get("FAKE_AGENT_STATE", "/dev/null")
 QUEUE = os.environ.get("FAKE_AGENT_QUEUE", "")
+MAX_USE = int(os.environ.get("FAKE_AGENT_MAX_USE", "0"))
 
 
 def xdecode(s):
@@ -47,6 +51,7 @@ def read_content(queue, qid, off, size):
 def main():
     sock = socket.socket(fileno=3)
     f = sock.makefile("rb")
+    served = 0
     while True:
         req = {"rcpts": []}
         while True:
@@ -67,6 +72,7 @@ def main():
             else:
                 req[kw] = [xdecode(x) for x in fields[1:]]
         req["content"] = read_content(req["queue"], req["id"], req["offset"], req["size"])
+        req["pid"] = os.getpid()
         with open(LOG, "a") as log:
             log.write(json.dumps(req) + "\n")
         out = []
@@ -91,9 +97,22 @@ def main():
                     out.append((r["index"], "deferred", "4.2.0", "not yet"))
             else:
                 out.append((r["index"], "sent", "2.0.0", "delivered"))
+        served += 1
+        last = MAX_USE and served >= MAX_USE
         data = "".join(f"result {i} {st} {dsn} fake - {xencode(text)}\r\n"
-                       for i, st, dsn, text in out) + "end\r\n"
+                       for i, st, dsn, text in out) + ("end last\r\n" if last else "end\r\n")
         sock.sendall(data.encode())
+        if last:
+            sock.settimeout(0.5)
+            try:
+                late = sock.recv(65536)
+            except socket.timeout:
+                late = b""
+            if late:
+                with open(LOG, "a") as log:
+                    log.write(json.dumps({"after_last": late.decode("utf-8", "replace"),
+                                          "pid": os.getpid()}) + "\n")
+            return
 
 
 if __name__ == "__main__":

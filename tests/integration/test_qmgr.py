@@ -104,6 +104,28 @@ class Qmgr(unittest.TestCase):
             ms.wait_log(rf"^{qid}: to=<defer-x@remote\.test>, .*status=expired")
             ms.wait_queue_empty(queues=("incoming", "active", "deferred"))
 
+    def test_agent_max_use(self):
+        # Agents that exit after each request: qmgr takes "end last" to mean the connection
+        # is done and opens a new one for the next delivery, so nothing meets a departed agent
+        # (which would cost a "lost connection" deferral).
+        os.environ["FAKE_AGENT_MAX_USE"] = "1"
+        try:
+            with self.system() as ms:
+                # Queued while qmgr is down, so that it then runs them back to back on the
+                # connections it has.
+                ms.kill("qmgr")
+                ids = [ms.send("a@example.org", [f"ok{i}@remote.test"], MSG) for i in range(30)]
+                ms.start_qmgr()
+                ms.wait_queue_empty(queues=("incoming", "active", "deferred"))
+                self.assertEqual([d for d in self.deliveries() if "after_last" in d], [])
+                got = [d for d in self.deliveries() if d.get("id") in ids]
+                self.assertEqual(sorted(d["id"] for d in got), sorted(ids))
+                pids = [d["pid"] for d in got]
+                self.assertEqual(len(set(pids)), len(pids))     # one request per process
+                self.assertNotIn("status=deferred", ms.log_text())
+        finally:
+            del os.environ["FAKE_AGENT_MAX_USE"]
+
     def test_agent_crash_defers(self):
         with self.system() as ms:
             qid = ms.send("a@example.org", ["crash-x@remote.test"], MSG)

@@ -87,9 +87,11 @@ def request(qid, offset, size, rcpts, sender="alice@example.org", flags=""):
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
-def read_reply(sock):
+def read_reply(sock, ends=None):
+    """The results of one reply by index; ends, a list, gets the final line ("end", or
+    "end last" from an agent at max_use)."""
     data = b""
-    while not data.endswith(b"end\r\n"):
+    while not re.search(rb"(^|\r\n)end( last)?\r\n$", data):
         chunk = sock.recv(65536)
         if not chunk:
             raise AssertionError("agent closed the connection; got %r" % data)
@@ -102,6 +104,8 @@ def read_reply(sock):
         text = parts[6] if len(parts) > 6 else ""
         text = re.sub(r"\+([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), text)
         results[int(parts[1])] = (parts[2], parts[3], parts[4], text)
+    if ends is not None:
+        ends.append(data.decode().split("\r\n")[-2])
     return results
 
 
@@ -352,13 +356,17 @@ def run(tmp):
                         r"status=bounced \(unknown user", log), "bounce log: %s" % log)
         check("orig_to=<info@example.com>" in log, "orig_to in log")
 
-    # max_use: the agent exits after that many requests; max_idle: after that long without
+    # max_use: the agent exits after that many requests, and its last reply says so
+    # ("end last") so that qmgr does not send it another; max_idle: after that long without
     # one. Either way qmgr sees the connection close.
-    with Agent(tmp, "-o", "max_use=1") as agent:
+    with Agent(tmp, "-o", "max_use=2") as agent:
         s = agent.connect()
-        s.sendall(request(qid, off, size, [(2, "nobody@example.com", "nobody@example.com")]))
-        res = read_reply(s)
-        check(res[2][:2] == ("bounced", "5.1.1"), "max_use agent: %r" % (res[2],))
+        ends = []
+        for _ in range(2):
+            s.sendall(request(qid, off, size, [(2, "nobody@example.com", "nobody@example.com")]))
+            res = read_reply(s, ends)
+            check(res[2][:2] == ("bounced", "5.1.1"), "max_use agent: %r" % (res[2],))
+        check(ends == ["end", "end last"], "max_use end lines: %r" % ends)
         s.settimeout(10)
         check(s.recv(100) == b"", "no close after max_use requests")
         s.close()

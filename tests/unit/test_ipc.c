@@ -806,6 +806,7 @@ static const struct {
         { "result 0 undeliverable 5.1.1 local 0 x\r\n" RS2 RS7 END, 1 },
         { "result 0 sent 2.999.999 local 18446744073709551615 x\r\n" RS2 RS7 END, 1 },
         { "result 0 sent 2.0.0 a+2fb 1 lower+2dcase\r\n" RS2 RS7 END, 1 },
+        { RS0 RS2 RS7 "end last\r\n", 1 },                      /* the agent's last */
 
         { RS0 RS2 END, -EBADMSG },                              /* missing */
         { END, -EBADMSG },
@@ -842,6 +843,11 @@ static const struct {
         { "Result 0 sent 2.0.0 local 1 x\r\n", -EBADMSG },
         { "status 0 sent 2.0.0 local 1 x\r\n", -EBADMSG },
         { RS0 RS2 RS7 "end x\r\n", -EBADMSG },
+        { RS0 RS2 RS7 "end Last\r\n", -EBADMSG },
+        { RS0 RS2 RS7 "end last last\r\n", -EBADMSG },
+        { RS0 RS2 RS7 "end  last\r\n", -EBADMSG },
+        { RS0 RS2 RS7 "end last \r\n", -EBADMSG },
+        { RS0 RS2 "end last\r\n", -EBADMSG },
         { RS0 RS2 RS7 "\r\n", -EBADMSG },
         { "result 0 sent 2.0.0 local 1 x\n", -EBADMSG },
         { "result 0 sent 2.0.0 local 1 x\rx\r\n", -EBADMSG },
@@ -861,6 +867,7 @@ START_TEST(test_reply_table)
                               errname(k), errname(reply_cases[i].expect));
                 if (k == 1) {
                         ck_assert_uint_eq(r->n_results, 3);
+                        ck_assert(r->last == !!strstr(reply_cases[i].text, "end last"));
                         for (size_t j = 0; j < ELEMENTSOF(reply_indexes); j++)
                                 ck_assert_ptr_nonnull(ipc_reply_find(r, reply_indexes[j]));
                         ck_assert_ptr_null(ipc_reply_find(r, 1));
@@ -911,8 +918,10 @@ START_TEST(test_result_format)
         ck_assert_int_eq(ipc_result_format(7, IPC_STATUS_BOUNCED, "5.1.1",
                                            "mx.example.com[192.0.2.1]:25", 0, "550 5.1.1 no",
                                            &out), 0);
-        ck_assert_int_eq(ipc_reply_end_format(&out), 0);
+        ck_assert_int_eq(ipc_reply_end_format(&out, false), 0);
         ck_assert_str_eq(buf_peek(&out), RS0 RS2 RS7 END);
+        ck_assert_int_eq(ipc_reply_end_format(&out, true), 0);
+        ck_assert_str_eq(buf_peek(&out), RS0 RS2 RS7 END "end last\r\n");
 
         buf_clear(&out);
         ck_assert_int_eq(ipc_result_format(IPC_INDEX_MAX, IPC_STATUS_EXPANDED, "2.0.0", "l", 1,
@@ -955,7 +964,7 @@ START_TEST(test_result_format)
                          -EINVAL);
         ck_assert_int_eq(ipc_result_format(0, IPC_STATUS_SENT, "2.0.0", "local", 1, "text",
                                            &small), -ENOBUFS);
-        ck_assert_int_eq(ipc_reply_end_format(&small), 0);
+        ck_assert_int_eq(ipc_reply_end_format(&small, false), 0);
 }
 END_TEST
 
@@ -1004,6 +1013,18 @@ START_TEST(test_reply_round_trip)
         got->n_results--;
         ck_assert(!ipc_reply_equal(want, got));
         got->n_results++;
+        got->results[1].dsn[4] = want->results[1].dsn[4];
+        ck_assert(ipc_reply_equal(want, got));
+
+        /* "end last" goes out and comes back. */
+        want->last = true;
+        ck_assert(!ipc_reply_equal(want, got));
+        buf_clear(&out);
+        ck_assert_int_eq(ipc_reply_format(want, &out), 0);
+        got = ipc_reply_free(got);
+        ck_assert_int_eq(reply_parse(buf_peek(&out), buf_pending(&out), &got), 1);
+        ck_assert(got->last);
+        ck_assert(ipc_reply_equal(want, got));
 
         /* Duplicate indexes do not go out. */
         want->results[1].index = 2;
@@ -1115,7 +1136,7 @@ START_TEST(test_reply_parser_new)
         for (size_t i = 0; i < req->n_rcpts; i++)
                 ck_assert_int_eq(ipc_result_format(req->rcpts[i].index, IPC_STATUS_SENT,
                                                    "2.0.0", "local", 1, "ok", &b), 0);
-        ck_assert_int_eq(ipc_reply_end_format(&b), 0);
+        ck_assert_int_eq(ipc_reply_end_format(&b, false), 0);
         ck_assert_int_eq(ipc_reply_feed(p, buf_peek(&b), buf_pending(&b), &used, &got), 1);
         ck_assert_uint_eq(got->n_results, 3);
         p = ipc_reply_parser_free(p);
@@ -1262,7 +1283,7 @@ START_TEST(test_write)
         pair(sv);
         ck_assert_int_eq(ipc_result_format(0, IPC_STATUS_SENT, "2.0.0", "local", 1, NULL, &b),
                          0);
-        ck_assert_int_eq(ipc_reply_end_format(&b), 0);
+        ck_assert_int_eq(ipc_reply_end_format(&b, false), 0);
         ck_assert_int_eq(ipc_write(sv[1], &b, 1000000), 0);
         ck_assert_uint_eq(buf_pending(&b), 0);
         ck_assert_int_eq(read(sv[0], got, sizeof(got)), (ssize_t) strlen(
@@ -1283,7 +1304,7 @@ START_TEST(test_write)
 
         /* Not a socket: a pipe. */
         ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-        ck_assert_int_eq(ipc_reply_end_format(&b), 0);
+        ck_assert_int_eq(ipc_reply_end_format(&b, false), 0);
         ck_assert_int_eq(ipc_write(fds[1], &b, IPC_TIMEOUT_INFINITY), 0);
         ck_assert_int_eq(read(fds[0], got, sizeof(got)), 5);
         (void) close(fds[0]);
@@ -1318,7 +1339,7 @@ static int agent_loop(int fd) {
                         if (r < 0)
                                 return 12;
                 }
-                if (ipc_reply_end_format(&out) < 0 || ipc_write(fd, &out, 10 * 1000000) < 0)
+                if (ipc_reply_end_format(&out, false) < 0 || ipc_write(fd, &out, 10 * 1000000) < 0)
                         return 13;
         }
 }
