@@ -3,9 +3,8 @@
  * loop detection by Delivered-To and the map from delivery errors to DSN results (see
  * mailbox.h). The caller is trusted (it chose the path and switched credentials); message
  * content is copied byte for byte and only ever scanned for line starts, and mailbox files
- * are opened without following symbolic links. Maildir follows the Maildir(5) protocol: the
- * message is written in tmp/ (unnamed where the file system allows, anonfile.h), fsync'd and
- * then linked into new/ (the directory is not synced); mbox follows Postfix's local(8): "From " line,
+ * are opened without following symbolic links. Maildir follows the Maildir(5) protocol:
+ * tmp/ → fsync → link into new/ (the directory is not synced); mbox follows Postfix's local(8): "From " line,
  * ">From " quoting, one fsync, truncation to the old size on failure. */
 #include <fcntl.h>
 #include <limits.h>
@@ -15,7 +14,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "anonfile.h"
 #include "mailbox.h"
 
 /* Bytes read from the queue file and written to a mailbox at a time. */
@@ -184,41 +182,14 @@ static int maildir_write(int fd, QueueFile *f, const char *hdr, size_t hdr_len) 
         return NEG_ERRNO(fsync(fd));
 }
 
-/* Maildir++ unique name: seconds, then M<usec>P<pid>R<random> so that two deliveries of one
- * process in one microsecond (or a reused pid) still differ, then the host and the size, which
- * Dovecot reads for quota (",S="). attempt varies the fallback when getrandom() cannot. */
-static void maildir_name(char *name, size_t n, const char *host, uint64_t size, unsigned attempt) {
-        struct timespec ts;
-        uint64_t rnd = 0;
-
-        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-                rnd ^= (uint64_t) attempt * UINT64_C(0x9e3779b97f4a7c15) +
-                       (uint64_t) (uintptr_t) &rnd;
-        (void) clock_gettime(CLOCK_REALTIME, &ts);
-        (void) snprintf(name, n, "%lld.M%ldP%dR%016llx.%s,S=%llu", (long long) ts.tv_sec,
-                        (long) (ts.tv_nsec / 1000), (int) getpid(), (unsigned long long) rnd, host,
-                        (unsigned long long) size);
-}
-
-/* The end of a Maildir delivery: the message is in new/. One fsync per delivery (DESIGN.md), as
- * Postfix's and Dovecot's Maildir writers do: the file is durable before it gets its name in
- * new/, and new/ is not synced. On a journaled file system (ext4, XFS) that also holds the
- * queue, the link is committed no later than qmgr's removal of the queue file, which comes
- * after it; a mailbox on another file system, or one without a journal, keeps a window of a few
- * seconds in which a crash can lose the name after the queue file is gone. */
-static int maildir_delivered(const char *dir, const char *name, char **ret_path) {
-        if (ret_path && asprintf(ret_path, "%s/new/%s", dir, name) < 0)
-                return -ENOMEM;
-        return 0;
-}
-
 int mailbox_maildir_deliver(const char *dir, QueueFile *f, const MailboxEnvelope *e,
                             uint64_t size_limit, char **ret_path) {
         _cleanup_close_ int dir_fd = -EBADF, tmp_fd = -EBADF, new_fd = -EBADF, fd = -EBADF;
-        _cleanup_free_ char *hdr = NULL;
+        _cleanup_free_ char *hdr = NULL, *path = NULL;
         char host[(HOST_NAME_MAX + 1) * 4 + 1];
         char name[sizeof(host) + 128];
-        uint64_t size;
+        struct timespec ts;
+        uint64_t rnd = 0, size;
         size_t hdr_len;
         int r;
 
@@ -258,30 +229,19 @@ int mailbox_maildir_deliver(const char *dir, QueueFile *f, const MailboxEnvelope
         if (r < 0)
                 return r;
 
+        /* Maildir++ unique name: seconds, then M<usec>P<pid>R<random> so that two deliveries
+         * of one process in one microsecond (or a reused pid) still differ, then the host and
+         * the size, which Dovecot reads for quota (",S="). */
         maildir_host(host, sizeof(host));
-
-        /* Unnamed in tmp/ while written (anonfile.h), then linked into new/ complete and
-         * durable: nothing to clean up after a failure, and the fsync does not also write tmp/.
-         * Where that cannot be, the classic tmp/NAME → link → new/NAME. */
-        fd = anonfile_open(tmp_fd, O_WRONLY | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-                r = maildir_write(fd, f, hdr, hdr_len);
-                for (unsigned attempt = 0; r >= 0; attempt++) {
-                        maildir_name(name, sizeof(name), host, size, attempt);
-                        r = anonfile_link(fd, new_fd, name);
-                        if (r != -EEXIST || attempt >= 8)
-                                break;
-                        r = 0;
-                }
-                if (r < 0)
-                        return r;
-                return maildir_delivered(dir, name, ret_path);
-        }
-        if (fd != -EOPNOTSUPP)
-                return fd;
-
         for (unsigned attempt = 0;; attempt++) {
-                maildir_name(name, sizeof(name), host, size, attempt);
+                if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+                        rnd ^= (uint64_t) attempt * UINT64_C(0x9e3779b97f4a7c15) +
+                               (uint64_t) (uintptr_t) &rnd;
+                (void) clock_gettime(CLOCK_REALTIME, &ts);
+                (void) snprintf(name, sizeof(name), "%lld.M%ldP%dR%016llx.%s,S=%llu",
+                                (long long) ts.tv_sec, (long) (ts.tv_nsec / 1000),
+                                (int) getpid(), (unsigned long long) rnd, host,
+                                (unsigned long long) size);
                 fd = openat(tmp_fd, name,
                             O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd >= 0)
@@ -314,7 +274,18 @@ int mailbox_maildir_deliver(const char *dir, QueueFile *f, const MailboxEnvelope
                 return r;
         }
 
-        return maildir_delivered(dir, name, ret_path);
+        /* One fsync per delivery (DESIGN.md), as Postfix's and Dovecot's Maildir writers do:
+         * the file is durable before it gets its name in new/, and new/ is not synced. On a
+         * journaled file system (ext4, XFS) that also holds the queue, the link is committed no
+         * later than qmgr's removal of the queue file, which comes after it; a mailbox on
+         * another file system, or one without a journal, keeps a window of a few seconds in
+         * which a crash can lose the name after the queue file is gone. */
+        if (ret_path) {
+                if (asprintf(&path, "%s/new/%s", dir, name) < 0)
+                        return -ENOMEM;
+                *ret_path = TAKE_PTR(path);
+        }
+        return 0;
 }
 
 /* ---- mbox ---- */

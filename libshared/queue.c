@@ -15,7 +15,6 @@
 #include <sys/un.h>
 #include <time.h>
 
-#include "anonfile.h"
 #include "parse.h"
 #include "queue.h"
 
@@ -969,7 +968,6 @@ struct QueueWriter {
         Buf tail;                       /* rcpt records for after the content */
         size_t n_rcpts;
         int error;                      /* sticky */
-        bool named;                     /* created as incoming/ID, not unnamed (anonfile.h) */
         bool finished;
         bool unlinked;
 };
@@ -1038,7 +1036,7 @@ static int writer_flush(QueueWriter *w) {
 void queue_writer_abort(QueueWriter *w) {
         if (!w)
                 return;
-        if (w->named && !w->finished && !w->unlinked && w->fd >= 0) {
+        if (!w->finished && !w->unlinked && w->fd >= 0) {
                 (void) unlinkat(w->dir_fd, w->id, 0);
                 w->unlinked = true;
         }
@@ -1080,30 +1078,18 @@ int queue_writer_new(int incoming_fd, const QueueEnvelope *env, uint64_t size_li
         w->size_limit = size_limit;
         w->n_rcpts = env->n_rcpts;
 
-        /* Unnamed until queue_writer_finish() has made it durable ("Durability" in queue.h);
-         * where that cannot be, incoming/ID from the start. */
-        w->fd = anonfile_open(incoming_fd, O_WRONLY | O_CLOEXEC | O_NOCTTY, 0600);
-        if (w->fd >= 0) {
+        for (unsigned i = 0;; i++) {
                 r = queue_id_new(w->id);
                 if (r < 0)
                         return r;
-        } else if (w->fd != -EOPNOTSUPP)
-                return w->fd;
-        else
-                for (unsigned i = 0;; i++) {
-                        r = queue_id_new(w->id);
-                        if (r < 0)
-                                return r;
-                        w->fd = openat(incoming_fd, w->id,
-                                       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW |
-                                       O_NOCTTY, 0600);
-                        if (w->fd >= 0) {
-                                w->named = true;
-                                break;
-                        }
-                        if (errno != EEXIST || i + 1 >= CREATE_ATTEMPTS)
-                                return -errno;
-                }
+                w->fd = openat(incoming_fd, w->id,
+                               O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+                               0600);
+                if (w->fd >= 0)
+                        break;
+                if (errno != EEXIST || i + 1 >= CREATE_ATTEMPTS)
+                        return -errno;
+        }
 
         format_header(header, 0, 0);
         r = buf_append(&w->out, header, QUEUE_HEADER_LEN);
@@ -1221,11 +1207,6 @@ int queue_writer_finish(QueueWriter *w) {
                 return writer_fail(w, -errno);
         if (fsync(w->fd) < 0)
                 return writer_fail(w, -errno);
-        if (!w->named) {
-                r = anonfile_link(w->fd, w->dir_fd, w->id);
-                if (r < 0)
-                        return writer_fail(w, r);
-        }
 
         w->finished = true;
         return 0;

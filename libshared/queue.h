@@ -73,16 +73,12 @@
  * shorter than its header claims: -EBADMSG. Truncation at any byte is therefore detected.
  *
  * == Durability (DESIGN.md, STYLE.md §1.8) ==
- * The writer creates the file unnamed in incoming/ (O_TMPFILE, anonfile.h) with mode 0600,
- * writes header, head, content, tail, then rewrites the header with the real offsets.
- * queue_writer_finish() then runs
- *   fchmod(0700)  ->  fsync(file)  ->  link as incoming/ID
+ * The writer creates incoming/ID with mode 0600 and O_EXCL, writes header, head, content,
+ * tail, then rewrites the header with the real offsets. queue_writer_finish() then runs
+ *   fchmod(0700)  ->  fsync(file)
  * the one fsync per accepted message of DESIGN.md: it makes the bytes and the completeness mark
- * durable together, and the name appears only on a complete, durable file. Where unnamed files
- * cannot be made (a file system without O_TMPFILE, no /proc), the writer creates incoming/ID
- * with O_EXCL at the start instead, and the same fchmod and fsync follow. A crash before that
- * fsync returns may then leave the mark on a file whose bytes did not all reach the disk; its
- * client has had no 250. A truncated file is caught by every
+ * durable together. A crash before that fsync returns may leave the mark on a file whose bytes
+ * did not all reach the disk; its client has had no 250. A truncated file is caught by every
  * reader (the header's offsets, the records, the "end" record and the file size must agree:
  * -EBADMSG, qmgr moves it to corrupt/, nothing is silently lost or delivered half); file
  * systems that write data before the metadata that exposes it (ext4 data=ordered, xfs, btrfs)
@@ -292,9 +288,8 @@ int queue_file_format(const QueueEnvelope *e, const char *p, size_t n, Buf *out)
 
 typedef struct QueueWriter QueueWriter;
 
-/* Creates the queue file for a new ID under the open incoming directory incoming_fd (not
- * owned): unnamed until queue_writer_finish(), else incoming/ID at once (mode 0600, O_EXCL, a
- * new ID on EEXIST; see "Durability"), and writes the header and the head for env (sender and
+/* Creates incoming/ID (mode 0600, O_EXCL, a new ID on EEXIST) under the open incoming
+ * directory incoming_fd (not owned) and writes the header and the head for env (sender and
  * recipients may be completed in the tail, see queue_writer_add_rcpt()). size_limit bounds
  * the content in bytes, 0 for none (message_size_limit). Returns 0, -EINVAL when env holds a
  * value the format cannot carry, -errno from the file system (-ENOSPC and -EDQUOT as such;
@@ -321,17 +316,14 @@ int queue_writer_put_line(QueueWriter *w, const char *p, size_t n);
  * error. */
 int queue_writer_add_rcpt(QueueWriter *w, const char *address, const char *orcpt,
                           unsigned notify);
-/* Writes the tail, the final header, and runs fchmod(0700) -> fsync -> link (see
+/* Writes the tail, the final header, and runs fsync -> fchmod(0700) -> fsync (see
  * "Durability" above). Blocking; it touches nothing but w, so an event loop runs it as the
  * work of a workpool job, with queue_dirs_sync_incoming() as the pool's batch step: incoming/
  * must be synced after this returns and before the reply 250. Returns 0, -EDESTADDRREQ when
- * the file has no recipient, the sticky error, -EEXIST when an unnamed file's ID was taken
- * meanwhile (IDs carry 36 random bits per microsecond, so in practice never), or -errno
- * (-ENOSPC, -EDQUOT, -EIO). After an
+ * the file has no recipient, the sticky error, or -errno (-ENOSPC, -EDQUOT, -EIO). After an
  * error the caller aborts. Calling it twice returns -EALREADY. */
 int queue_writer_finish(QueueWriter *w);
-/* Closes the file and, unless it was finished, drops it (an unnamed file simply goes; a named
- * one is unlinked). Idempotent. */
+/* Unlinks the file unless it was finished, closes it. Idempotent. */
 void queue_writer_abort(QueueWriter *w);
 
 /* ---- Reader (qmgr, agents, tools) ---- */
