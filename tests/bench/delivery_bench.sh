@@ -148,11 +148,11 @@ if [ "${BENCH_INNER:-}" = 1 ]; then
                 return 1
         }
 
-        # cpu_by_name PID...: the CPU time (user + system) of the PIDs and all their descendants,
-        # summed per command name, in seconds, busiest first, and in brackets how long their
-        # threads waited runnable for a CPU (/proc/PID/task/TID/schedstat); what processes that
-        # have exited used is in their parent's cumulative children time, "reaped by NAME",
-        # without their wait.
+        # cpu_by_name PID...: on one line the CPU time (user + system) of the PIDs and all their
+        # descendants in seconds; on the next, the same summed per command name, busiest first,
+        # and in brackets how long their threads waited runnable for a CPU
+        # (/proc/PID/task/TID/schedstat); what processes that have exited used is in their
+        # parent's cumulative children time, "reaped by NAME", without their wait.
         cpu_by_name() {
                 python3 - "$@" <<'PY'
 import glob, os, sys
@@ -189,6 +189,7 @@ while todo:
         if reaped:
                 cpu["reaped by " + comm] = cpu.get("reaped by " + comm, 0) + reaped / tick
         todo += [p for p, v in procs.items() if v[1] == pid]
+print(f"{sum(cpu.values()):.2f}")
 out = []
 for k in sorted(cpu, key=lambda k: -cpu[k]):
         if cpu[k] or wait.get(k):
@@ -260,16 +261,39 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                         -E "RUNTIME_DIRECTORY=$RUN" "$BUILD/services/smtpd/smtpd" -c "$T"
                 bench_wait_ready "$TERN_PORT"
         }
-        tern_rate=- tern_accept=- tern_secs=- tern_cpu=-
+        # cpu_split BUSY0 BUSY1 SRC0 SRC1 SERVICES: the machine's busy CPU time per message
+        # while the run lasted (bench_cpu_busy at the first connection and once all was
+        # delivered), split into the mail system's services (SERVICES seconds, cpu_by_name),
+        # smtp-source (the shell's children time around run_sources) and the rest: the kernel's
+        # own threads (block I/O, the loop devices, softirqs) and the benchmark's polling.
+        cpu_split() {
+                local busy src rest
+                busy=$(echo "$2 - $1" | bc -l)
+                src=$(echo "$4 - $3" | bc -l)
+                rest=$(echo "$busy - $src - $5" | bc -l)
+                echo "$(bench_ms_per "$busy" "$MESSAGES") = services" \
+                     "$(bench_ms_per "$5" "$MESSAGES") + smtp-source" \
+                     "$(bench_ms_per "$src" "$MESSAGES") + the rest" \
+                     "$(bench_ms_per "$rest" "$MESSAGES")"
+        }
+        tern_rate=- tern_accept=- tern_secs=- tern_cpu=- tern_split=-
         if [ "$TERN" = 1 ]; then
                 tern_start
+                b0=$(bench_cpu_busy)
+                times > "$WORK/cpu0"
                 run_sources "$TERN_PORT" > "$WORK/times"
+                times > "$WORK/cpu1"
                 read -r t0 t1 < "$WORK/times"
+                c0=$(bench_children_cpu < "$WORK/cpu0")
+                c1=$(bench_children_cpu < "$WORK/cpu1")
                 wait_delivered "$T/mail" tern
+                b1=$(bench_cpu_busy)
                 t2=$(last_delivery "$T/mail")
                 check_users "$T/mail" tern
                 wait_queue_empty "$T/queue" incoming active deferred
                 tern_cpu=$(cpu_by_name "${tern_pids[@]}")
+                tern_split=$(cpu_split "$b0" "$b1" "$c0" "$c1" "${tern_cpu%%$'\n'*}")
+                tern_cpu=${tern_cpu#*$'\n'}
                 tern_stop
                 tern_rate=$(bench_rate "$MESSAGES" "$t0" "$t2")
                 tern_accept=$(bench_elapsed "$t0" "$t1")
@@ -299,7 +323,7 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                 "$POSTFIX_CMD" -c "$PF/cf" start >>"$PF/start.log" 2>&1
                 bench_wait_ready "$PF_PORT"
         }
-        pf_rate=- pf_accept=- pf_secs=- pf_cpu=-
+        pf_rate=- pf_accept=- pf_secs=- pf_cpu=- pf_split=-
         if [ "$POSTFIX" = 1 ]; then
                 pf_start
                 strace_pid=
@@ -319,13 +343,21 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                         perf_pid=$!
                         sleep 1
                 fi
+                b0=$(bench_cpu_busy)
+                times > "$WORK/cpu0"
                 run_sources "$PF_PORT" > "$WORK/times"
+                times > "$WORK/cpu1"
                 read -r t0 t1 < "$WORK/times"
+                c0=$(bench_children_cpu < "$WORK/cpu0")
+                c1=$(bench_children_cpu < "$WORK/cpu1")
                 wait_delivered "$PF/mail" postfix
+                b1=$(bench_cpu_busy)
                 t2=$(last_delivery "$PF/mail")
                 check_users "$PF/mail" postfix
                 wait_queue_empty "$PF/queue" incoming active deferred
                 pf_cpu=$(cpu_by_name "$(cat "$PF/queue/pid/master.pid")")
+                pf_split=$(cpu_split "$b0" "$b1" "$c0" "$c1" "${pf_cpu%%$'\n'*}")
+                pf_cpu=${pf_cpu#*$'\n'}
                 if [ -n "$strace_pid" ]; then
                         kill -INT "$strace_pid"
                         wait "$strace_pid" || true
@@ -359,6 +391,9 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
         echo "CPU seconds per service [seconds waiting for a CPU]:"
         echo "CPU seconds, tern: $tern_cpu"
         echo "CPU seconds, postfix: $pf_cpu"
+        echo "busy CPU of the whole machine per message, ms (every CPU, while the run lasted):"
+        echo "CPU ms/msg, tern: $tern_split"
+        echo "CPU ms/msg, postfix: $pf_split"
         exit 0
 fi
 
@@ -373,8 +408,8 @@ POSTFIX=${POSTFIX:-1}
 STALL=${STALL:-120}
 MAX_USE=${MAX_USE:--}
 # The virtual agents' max_use, the same on both sides (by default each side's own, 100). Before
-# main at 33bfa45 tern's qmgr deferred a request that went out on a pooled connection just as its
-# agent exited after max_use; a high MAX_USE (no agent exits during the run) avoids that there.
+# 95ed76d tern's qmgr could send a request on a pooled connection just as its agent exited after
+# max_use and, after one retry, defer it; agents now mark their last reply ("end last").
 AGENT_OPTS=
 if [ "$MAX_USE" != - ]; then
         AGENT_OPTS="-o max_use=$MAX_USE"

@@ -16,6 +16,25 @@ bench_rate() { echo "$1 / ($3 - $2)" | bc -l | awk '{ printf "%.1f", $1 }'; }
 # bench_elapsed T0 T1: seconds from T0 to T1, three decimals.
 bench_elapsed() { echo "$2 - $1" | bc -l | awk '{ printf "%.3f", $1 }'; }
 
+# bench_cpu_busy: seconds of CPU time the whole machine has spent busy since boot (user, nice,
+# system, irq and softirq of /proc/stat, every CPU; not idle, iowait or steal).
+bench_cpu_busy() {
+        awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8) / hz }' \
+                /proc/stat
+}
+
+# bench_children_cpu: the CPU seconds (user + system) of the waited-for children, from the
+# output of the shell's "times" on stdin (run "times" in the shell itself: a $(...) subshell
+# counts only its own children).
+bench_children_cpu() {
+        awk 'NR == 2 {
+                for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] }
+                printf "%.2f\n", s }'
+}
+
+# bench_ms_per A N: A seconds / N, in milliseconds with two decimals.
+bench_ms_per() { echo "1000 * $1 / $2" | bc -l | awk '{ printf "%.2f", $1 }'; }
+
 # bench_ratio A B: A / B, two decimals.
 bench_ratio() { echo "$1 / $2" | bc -l | awk '{ printf "%.2f", $1 }'; }
 
