@@ -254,6 +254,7 @@ typedef struct Server {
         bool stopping;
         bool freeing;                   /* server_free() is running */
         bool accept_paused;             /* out of file descriptors */
+        bool trigger_due;               /* a batch queued mail: wake qmgr once after it */
         sd_event_source *accept_retry;
 } Server;
 

@@ -121,6 +121,8 @@ static int on_listen(sd_event_source *src, int fd, uint32_t revents, void *userd
         return 0;
 }
 
+/* Completed commits: their sessions reply, and qmgr gets one trigger for all the mail the batch
+ * queued rather than one per message (it scans incoming/ once either way). */
 static int on_pool(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Server *srv = userdata;
 
@@ -128,6 +130,11 @@ static int on_pool(sd_event_source *src, int fd, uint32_t revents, void *userdat
         (void) fd;
         (void) revents;
         (void) workpool_dispatch(srv->pool);
+        if (srv->trigger_due) {
+                srv->trigger_due = false;
+                (void) queue_trigger_send(srv->settings->trigger_path, QUEUE_TRIGGER_INCOMING,
+                                          NULL);
+        }
         return 0;
 }
 

@@ -974,8 +974,7 @@ static void commit_done(int result, void *userdata) {
                 /* The client went away while its message was made durable: the message is
                  * queued all the same (Postfix does the same). */
                 if (result >= 0)
-                        (void) queue_trigger_send(s->settings->trigger_path,
-                                                  QUEUE_TRIGGER_INCOMING, NULL);
+                        s->srv->trigger_due = true;
                 smtp_session_free(s);
                 return;
         }
@@ -993,8 +992,7 @@ static void commit_done(int result, void *userdata) {
                            "TERN_CLIENT=%s", s->client, "TERN_SENDER=%s", s->tx.env->sender,
                            LOG_MESSAGE("%s: message-id=%s", id, msgid ? msgid : "<>"));
                 r = reply(s, 250, "2.0.0", "Ok: queued as %s", id);
-                (void) queue_trigger_send(s->settings->trigger_path, QUEUE_TRIGGER_INCOMING,
-                                          NULL);
+                s->srv->trigger_due = true;     /* one trigger for the batch, on_pool() */
                 s->errors = 0;
         }
         tx_reset(s);
