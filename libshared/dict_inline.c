@@ -241,17 +241,7 @@ static int inline_open(const char *name, DictFlags flags, Dict **ret, char **ret
 }
 
 static int inline_lookup(Dict *d, const char *key, char **ret_value) {
-        const char *v;
-        char *s;
-
-        v = dict_memtable_get(((DictInline *) d)->table, key);
-        if (!v)
-                return 0;
-        s = strdup(v);
-        if (!s)
-                return -ENOMEM;
-        *ret_value = s;
-        return 1;
+        return dict_memtable_lookup(((DictInline *) d)->table, key, ret_value);
 }
 
 static int inline_iterate(Dict *d, int (*f)(const char *key, const char *value, void *userdata),

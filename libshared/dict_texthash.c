@@ -96,6 +96,19 @@ const char *dict_memtable_get(const DictMemtable *t, const char *key) {
         return NULL;
 }
 
+int dict_memtable_lookup(const DictMemtable *t, const char *key, char **ret_value) {
+        const char *v = dict_memtable_get(t, key);
+        char *s;
+
+        if (!v)
+                return 0;
+        s = strdup(v);
+        if (!s)
+                return -ENOMEM;
+        *ret_value = s;
+        return 1;
+}
+
 int dict_memtable_add(DictMemtable *t, const char *key, const char *value) {
         MemEntry *e;
         size_t i;
@@ -209,18 +222,7 @@ static int texthash_open(const char *name, DictFlags flags, Dict **ret, char **r
 }
 
 static int texthash_lookup(Dict *d, const char *key, char **ret_value) {
-        DictTexthash *t = (DictTexthash *) d;
-        const char *v;
-        char *s;
-
-        v = dict_memtable_get(t->table, key);
-        if (!v)
-                return 0;
-        s = strdup(v);
-        if (!s)
-                return -ENOMEM;
-        *ret_value = s;
-        return 1;
+        return dict_memtable_lookup(((DictTexthash *) d)->table, key, ret_value);
 }
 
 static int texthash_iterate(Dict *d, int (*f)(const char *key, const char *value, void *userdata),

@@ -48,6 +48,9 @@ DEFINE_PTR_CLEANUP(DictMemtable *, dict_memtable_free);
 int dict_memtable_add(DictMemtable *t, const char *key, const char *value);
 /* Returns the stored value (owned by t) or NULL. */
 const char *dict_memtable_get(const DictMemtable *t, const char *key);
+/* A lookup as DictType's: 1 with a malloc'd copy of the value in *ret_value, 0 when key is not
+ * there, -ENOMEM. */
+int dict_memtable_lookup(const DictMemtable *t, const char *key, char **ret_value);
 int dict_memtable_iterate(const DictMemtable *t,
                           int (*f)(const char *key, const char *value, void *userdata),
                           void *userdata);

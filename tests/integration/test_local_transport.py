@@ -22,115 +22,24 @@ Maildirs under Dovecot's own directory); the local users are real passwd users (
 
 Needs root (users, uid switches) and Dovecot's lmtp: skipped otherwise."""
 
-import glob
-import grp
 import os
-import pwd
 import re
-import shutil
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dovecot_lmtp  # noqa: E402
 from tern_harness import BUILD_ROOT, MailSystem  # noqa: E402
 from test_delivery import HOST, TestUsers, maildir_messages, wait_for  # noqa: E402
 from test_local import write_queue_file, xtext, xtext_decode  # noqa: E402
 
-DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
-LMTP_BIN = "/usr/lib/dovecot/lmtp"
 LMTP_VALUE = "lmtp:unix:private/dovecot-lmtp"
 
 
-class Dovecot:
-    """A private Dovecot with LMTP only, listening on sock, for the addresses in users."""
-
-    def __init__(self, sock, addresses):
-        self.tmp = tempfile.mkdtemp(prefix="tern-dovecot.")
-        os.chmod(self.tmp, 0o755)
-        self.socket = sock
-        self.log = os.path.join(self.tmp, "dovecot.log")
-        pw = pwd.getpwnam("nobody")
-        group = grp.getgrgid(pw.pw_gid).gr_name
-        homes = os.path.join(self.tmp, "home")
-        os.makedirs(homes)
-        os.chown(homes, pw.pw_uid, pw.pw_gid)
-        with open(os.path.join(self.tmp, "passwd"), "w") as f:
-            for a in addresses:
-                f.write(f"{a}::{pw.pw_uid}:{pw.pw_gid}::{homes}/{a}::\n")
-        conf = os.path.join(self.tmp, "dovecot.conf")
-        with open(conf, "w") as f:
-            f.write(f"""
-instance_name = tern-lt-{os.getpid()}
-base_dir = {self.tmp}/run
-state_dir = {self.tmp}/state
-log_path = {self.log}
-protocols = lmtp
-ssl = no
-listen = 127.0.0.1
-default_internal_user = nobody
-default_internal_group = {group}
-default_login_user = nobody
-first_valid_uid = 1
-mail_location = maildir:~/Maildir
-passdb {{
-  driver = passwd-file
-  args = {self.tmp}/passwd
-}}
-userdb {{
-  driver = passwd-file
-  args = {self.tmp}/passwd
-}}
-service lmtp {{
-  unix_listener {sock} {{
-    mode = 0666
-  }}
-}}
-service anvil {{
-  chroot =
-}}
-service stats {{
-  unix_listener stats-writer {{
-    mode = 0666
-  }}
-}}
-""")
-        with open(os.path.join(self.tmp, "stderr"), "wb") as err:
-            self.proc = subprocess.Popen([DOVECOT, "-F", "-c", conf],
-                                         stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.time() + 15
-        while time.time() < deadline and not os.path.exists(sock):
-            if self.proc.poll() is not None:
-                raise RuntimeError("dovecot exited: " + self.text())
-            time.sleep(0.05)
-        if not os.path.exists(sock):
-            self.stop()
-            raise RuntimeError("dovecot did not come up: " + self.text())
-
-    def text(self):
-        out = ""
-        for name in ("dovecot.log", "stderr"):
-            try:
-                with open(os.path.join(self.tmp, name), errors="replace") as f:
-                    out += f.read()
-            except OSError:
-                pass
-        return out
-
-    def messages(self, address):
-        return maildir_messages(os.path.join(self.tmp, "home", address, "Maildir"))
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+def dovecot_messages(dc, address):
+    return maildir_messages(os.path.join(dc.home(address), "Maildir"))
 
 
 def new_system(users, cf, local_names):
@@ -188,7 +97,7 @@ def mailbox_count(users, n):
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root (test users, uid switches)")
-@unittest.skipUnless(os.path.exists(LMTP_BIN) and os.path.exists(DOVECOT),
+@unittest.skipUnless(dovecot_lmtp.AVAILABLE,
                      "dovecot-lmtpd is not installed")
 class LocalTransport(unittest.TestCase):
     def setUp(self):
@@ -212,8 +121,9 @@ class LocalTransport(unittest.TestCase):
         names = [u.user(n) for n in ("a", "b", "c", "d")] + list(extra_local)
         self.ms = new_system(u, cf, names)
         if dovecot_users is not None:
-            self.dc = Dovecot(os.path.join(self.ms.queue, "private", "dovecot-lmtp"),
-                              dovecot_users)
+            self.dc = dovecot_lmtp.DovecotLmtp({a: "" for a in dovecot_users},
+                                               os.path.join(self.ms.queue, "private",
+                                                            "dovecot-lmtp"))
         self.ms.start()
 
     def test_mailbox_transport_to_dovecot(self):
@@ -227,7 +137,7 @@ class LocalTransport(unittest.TestCase):
 
         qid = ms.send(u.addr("b"), [u.addr("a")],
                       "From: b\r\nSubject: to dovecot\r\n\r\nvia lmtp\r\n")
-        got = wait_for(lambda: dc.messages(u.addr("a")), what="Dovecot delivery",
+        got = wait_for(lambda: dovecot_messages(dc, u.addr("a")), what="Dovecot delivery",
                        detail=lambda: logs(ms, dc))
         body = list(got.values())[0]
         self.assertIn(b"Subject: to dovecot", body)
@@ -247,7 +157,7 @@ class LocalTransport(unittest.TestCase):
                       "From: a\r\nSubject: to nobody there\r\n\r\nbounce me\r\n")
         ms.wait_log(rf"^{qid}: to=<{re.escape(u.addr('c'))}>, relay={relay}, .*dsn=5\.1\.1, "
                     rf"status=bounced \(host {relay} said: 550 5\.1\.1 ", name="lmtp")
-        notice = wait_for(lambda: [m for m in dc.messages(u.addr("a")).values()
+        notice = wait_for(lambda: [m for m in dovecot_messages(dc, u.addr("a")).values()
                                    if b"multipart/report" in m],
                           what="bounce notice in Dovecot", detail=lambda: logs(ms, dc))
         self.assertIn(b"5.1.1", notice[0])
@@ -316,9 +226,9 @@ class LocalTransport(unittest.TestCase):
         ms.wait_queue_empty()
         # b: mailbox_transport_maps -> Dovecot; a: home_mailbox; c: mailbox_command_maps;
         # ghost (no passwd entry): fallback_transport -> Dovecot.
-        wait_for(lambda: dc.messages(u.addr("b")), what="b in Dovecot",
+        wait_for(lambda: dovecot_messages(dc, u.addr("b")), what="b in Dovecot",
                  detail=lambda: logs(ms, dc))
-        wait_for(lambda: dc.messages(f"{ghost}@{HOST}"), what="ghost in Dovecot",
+        wait_for(lambda: dovecot_messages(dc, f"{ghost}@{HOST}"), what="ghost in Dovecot",
                  detail=lambda: logs(ms, dc))
         self.assertEqual(mailbox_count(u, "a"), 1, logs(ms, dc))
         self.assertEqual(mailbox_count(u, "b"), 0)
@@ -335,7 +245,7 @@ class LocalTransport(unittest.TestCase):
         # Probes follow the same path: b and ghost are asked of Dovecot through the lmtp
         # agent (RCPT only), ghost2 (neither in passwd nor in Dovecot) is refused there, a is a
         # passwd user without a mailbox transport.
-        n_b = len(dc.messages(u.addr("b")))
+        n_b = len(dovecot_messages(dc, u.addr("b")))
         got = probe(ms, [u.addr("b"), f"{ghost}@{HOST}", f"{ghost}2@{HOST}", u.addr("a")])
         self.assertEqual(got[u.addr("b")][0], "deliverable", got)
         self.assertRegex(got[u.addr("b")][2], r"accepted the recipient")
@@ -343,7 +253,7 @@ class LocalTransport(unittest.TestCase):
         self.assertEqual(got[f"{ghost}2@{HOST}"][:2], ("undeliverable", "5.1.1"), got)
         self.assertRegex(got[f"{ghost}2@{HOST}"][2], r"550 5\.1\.1 ")
         self.assertEqual(got[u.addr("a")][0], "deliverable", got)
-        self.assertEqual(len(dc.messages(u.addr("b"))), n_b, "a probe delivered")
+        self.assertEqual(len(dovecot_messages(dc, u.addr("b"))), n_b, "a probe delivered")
 
 
 if __name__ == "__main__":
