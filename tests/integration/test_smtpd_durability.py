@@ -93,12 +93,18 @@ class Crash(unittest.TestCase):
         acked = []
         todo = list(range(self.MESSAGES))
         stop = threading.Event()
+        # The clients go on with new messages until the four kills are done, however fast
+        # smtpd takes the first MESSAGES.
+        killed = threading.Event()
+        numbers = iter(range(self.MESSAGES, 10 ** 9))
 
         def client():
             while not stop.is_set():
                 with lock:
                     if not todo:
-                        return
+                        if killed.is_set():
+                            return
+                        todo.append(next(numbers))
                     n = todo.pop()
                 try:
                     with smtplib.SMTP("127.0.0.1", srv.port, timeout=20) as s:
@@ -128,6 +134,7 @@ class Crash(unittest.TestCase):
                 kills += 1
                 time.sleep(0.1)
                 srv.start()
+            killed.set()
             for t in threads:
                 t.join(300)
         finally:
