@@ -249,9 +249,11 @@ char *log_sanitize(char *dst, size_t dstsize, const char *s, size_t n, size_t ma
         size_t o = 0;
 
         assert(dstsize >= 5);
+        /* Byte by byte without printf: every delivery's log line passes through here. */
         for (size_t i = 0; i < n; i++) {
+                static const char hex[] = "0123456789abcdef";
                 unsigned char c = (unsigned char) s[i];
-                char tmp[5];
+                char tmp[4];
                 size_t k;
 
                 if (i >= max) {
@@ -260,11 +262,16 @@ char *log_sanitize(char *dst, size_t dstsize, const char *s, size_t n, size_t ma
                         break;
                 }
                 if (c == '\\')
-                        k = (size_t) snprintf(tmp, sizeof tmp, "\\\\");
+                        tmp[0] = tmp[1] = '\\', k = 2;
                 else if (c >= 0x20 && c < 0x7f)
-                        k = (size_t) snprintf(tmp, sizeof tmp, "%c", c);
-                else
-                        k = (size_t) snprintf(tmp, sizeof tmp, "\\x%02x", c);
+                        tmp[0] = (char) c, k = 1;
+                else {
+                        tmp[0] = '\\';
+                        tmp[1] = 'x';
+                        tmp[2] = hex[c >> 4];
+                        tmp[3] = hex[c & 0xf];
+                        k = 4;
+                }
                 if (o + k + 1 > dstsize)
                         break;
                 memcpy(dst + o, tmp, k);

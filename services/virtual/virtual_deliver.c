@@ -158,23 +158,39 @@ static bool fs_identity_is(uid_t uid, gid_t gid) {
         return (uid_t) setfsuid((uid_t) -1) == uid && (gid_t) setfsgid((gid_t) -1) == gid;
 }
 
-/* Takes uid, gid and {gid} as the file system identity, saving the agent's own in *saved.
- * Returns 0 or -errno (-EPERM when the kernel did not switch). */
-static int fs_identity_take(uid_t uid, gid_t gid, FsIdentity *saved) {
+/* The agent's own identity, read once: nothing but deliver_as() changes it, and that puts it
+ * back after each delivery. */
+static FsIdentity own_identity;
+static bool own_identity_known;
+
+static int fs_identity_own(const FsIdentity **ret) {
         int n;
 
-        *saved = (FsIdentity) { .uid = geteuid(), .gid = getegid() };
-        n = getgroups(0, NULL);
-        if (n < 0)
-                return -errno;
-        saved->groups = calloc((size_t) n + 1, sizeof(gid_t));
-        if (!saved->groups)
-                return -ENOMEM;
-        n = getgroups(n, saved->groups);
-        if (n < 0)
-                return -errno;
-        saved->n_groups = n;
+        if (!own_identity_known) {
+                FsIdentity id = { .uid = geteuid(), .gid = getegid() };
 
+                n = getgroups(0, NULL);
+                if (n < 0)
+                        return -errno;
+                id.groups = calloc((size_t) n + 1, sizeof(gid_t));
+                if (!id.groups)
+                        return -ENOMEM;
+                n = getgroups(n, id.groups);
+                if (n < 0) {
+                        free(id.groups);
+                        return -errno;
+                }
+                id.n_groups = n;
+                own_identity = id;
+                own_identity_known = true;
+        }
+        *ret = &own_identity;
+        return 0;
+}
+
+/* Takes uid, gid and {gid} as the file system identity. Returns 0 or -errno (-EPERM when the
+ * kernel did not switch). */
+static int fs_identity_take(uid_t uid, gid_t gid) {
         if (setgroups(1, &gid) < 0)
                 return -errno;
         (void) setfsgid(gid);
@@ -184,16 +200,15 @@ static int fs_identity_take(uid_t uid, gid_t gid, FsIdentity *saved) {
 
 /* Goes back to the agent's own identity. An agent that cannot must not serve another
  * request with the wrong one: it exits, and qmgr defers what it had asked for. */
-static void fs_identity_restore(FsIdentity *saved) {
-        (void) setfsuid(saved->uid);
-        (void) setfsgid(saved->gid);
-        if (setgroups((size_t) saved->n_groups, saved->groups) < 0 ||
-            !fs_identity_is(saved->uid, saved->gid)) {
+static void fs_identity_restore(const FsIdentity *own) {
+        (void) setfsuid(own->uid);
+        (void) setfsgid(own->gid);
+        if (setgroups((size_t) own->n_groups, own->groups) < 0 ||
+            !fs_identity_is(own->uid, own->gid)) {
                 log_error("cannot return to uid %u gid %u after a delivery, exiting",
-                          (unsigned) saved->uid, (unsigned) saved->gid);
+                          (unsigned) own->uid, (unsigned) own->gid);
                 exit(EXIT_FAILURE);
         }
-        saved->groups = mfree(saved->groups);
 }
 
 /* Delivers with the owner's file system identity (setfsuid/setfsgid, the owner's group as the
@@ -204,13 +219,17 @@ static void fs_identity_restore(FsIdentity *saved) {
  * its credentials. Returns 0 or -errno, with the stage that failed in *ret_stage. */
 static int deliver_as(uid_t uid, gid_t gid, const char *path, bool maildir, QueueFile *f,
                       const MailboxEnvelope *e, const VirtualSettings *s, Stage *ret_stage) {
-        FsIdentity saved = {};
-        bool switched = geteuid() != uid || getegid() != gid;
-        int r = 0;
+        const FsIdentity *own;
+        bool switched;
+        int r;
 
         *ret_stage = STAGE_CREDENTIALS;
+        r = fs_identity_own(&own);
+        if (r < 0)
+                return r;
+        switched = own->uid != uid || own->gid != gid;
         if (switched)
-                r = fs_identity_take(uid, gid, &saved);
+                r = fs_identity_take(uid, gid);
         if (r == 0) {
                 *ret_stage = STAGE_DELIVERY;
                 /* The directories below the base are made when a delivery finds one missing. */
@@ -228,7 +247,7 @@ static int deliver_as(uid_t uid, gid_t gid, const char *path, bool maildir, Queu
                 }
         }
         if (switched)
-                fs_identity_restore(&saved);
+                fs_identity_restore(own);
         return r;
 }
 

@@ -114,6 +114,7 @@ static const struct {
         { "\xc3\xa9t\xc3\xa9", 0, 64, "\\xc3\\xa9t\\xc3\\xa9" },
         { "abcdef", 0, 3, "abc..." },
         { "nul\0x", 5, 64, "nul\\x00x" },
+        { "\x7f\x1f\xff~ ", 0, 64, "\\x7f\\x1f\\xff~ " },       /* the edges of printable */
         { "", 0, 64, "" },
 };
 
