@@ -15,6 +15,9 @@
 #include "log.h"
 #include "smtp_data.h"
 
+/* Bytes of a queue file's content read at a time by cleanup_copy_message(). */
+#define CLEANUP_COPY_CHUNK (64 * 1024)
+
 struct Cleanup {
         char *myhostname;
         char *mail_name;
@@ -831,5 +834,45 @@ int cleanup_end_content(Cleanup *c) {
         else
                 r = 0;
         c->end_result = r;
+        return r;
+}
+
+int cleanup_copy_message(Cleanup *c, const char *head, QueueFile *f) {
+        _cleanup_(smtp_data_freep) SmtpDataReader *reader = NULL;
+        SmtpDataLimits limits = SMTP_DATA_LIMITS_DEFAULT;
+        size_t head_len = head ? strlen(head) : 0, used;
+        _cleanup_free_ char *chunk = NULL;
+        uint64_t pos = 0;
+        int r;
+
+        assert(c);
+        assert(f);
+
+        chunk = malloc(CLEANUP_COPY_CHUNK);
+        if (!chunk)
+                return -ENOMEM;
+        limits.message_size_limit = 0;
+        limits.bare_lf = SMTP_BARE_LF_NORMALIZE;        /* queue content has LF line ends */
+        r = smtp_data_new(&limits, cleanup_emit, c, &reader);
+        if (r >= 0)
+                r = smtp_data_start_chunk(reader, head_len + f->envelope->content_size);
+        if (r >= 0 && head_len > 0)
+                r = smtp_data_feed(reader, head, head_len, &used);
+        while (r >= 0) {
+                ssize_t k = queue_file_read_content(f, pos, chunk, CLEANUP_COPY_CHUNK);
+
+                if (k <= 0) {
+                        r = (int) k;
+                        break;
+                }
+                pos += (uint64_t) k;
+                r = smtp_data_feed(reader, chunk, (size_t) k, &used);
+        }
+        if (r >= 0)
+                r = smtp_data_finish(reader);
+        if (r >= 0)
+                r = cleanup_end_content(c);
+        if (r >= 0)
+                r = queue_writer_finish(cleanup_writer(c));
         return r;
 }

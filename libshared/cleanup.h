@@ -140,6 +140,13 @@ int cleanup_emit(void *userdata, const char *p, size_t n, unsigned flags);
  * call returns the first one's result. */
 int cleanup_end_content(Cleanup *c);
 
+/* Re-injection (local's .forward and aliases, ternctl requeue): passes head (lines ending in
+ * LF, may be NULL) and then the content of the queue file f through the content reader into c,
+ * ends the content and runs queue_writer_finish(). Blocking. The caller then syncs incoming/
+ * (queue.h, "Durability"). Returns 0, -ELOOP for too many hops, or the first error of the
+ * reader, cleanup or the writer. */
+int cleanup_copy_message(Cleanup *c, const char *head, QueueFile *f);
+
 /* The writer, for queue_writer_finish() in a worker thread (queue.h's group commit). Owned
  * by c. */
 QueueWriter *cleanup_writer(Cleanup *c);

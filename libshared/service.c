@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* service: see service.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +120,54 @@ int service_take_connection(void) {
         if (!S_ISSOCK(st.st_mode))
                 return -ENOTSOCK;
         return SD_LISTEN_FDS_START;
+}
+
+int service_request_file_at(int queue_fd, const char *queue_name, const IpcRequest *req,
+                            QueueFile **ret, char *why, size_t n) {
+        _cleanup_(queue_file_freep) QueueFile *f = NULL;
+        int r;
+
+        assert(req);
+        assert(ret);
+        assert(why);
+
+        r = queue_file_open(queue_fd, req->id, /* for_update= */ false, NULL, &f);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot open queue file in %s, deferring: %m", req->id,
+                                  queue_name);
+                snprintf(why, n, "cannot open queue file: %s", strerror(-r));
+                return r;
+        }
+        if (f->envelope->content_offset != req->content_offset ||
+            f->envelope->content_size != req->content_size) {
+                log_warning("%s: request does not match the queue file, deferring", req->id);
+                snprintf(why, n, "request does not match the queue file");
+                return -EBADMSG;
+        }
+        *ret = TAKE_PTR(f);
+        return 0;
+}
+
+int service_request_file(const char *queue_directory, const IpcRequest *req, QueueFile **ret,
+                         char *why, size_t n) {
+        _cleanup_free_ char *qdir = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
+
+        assert(queue_directory);
+        assert(req);
+        if (asprintf(&qdir, "%s/%s", queue_directory, queue_name_to_string(req->queue)) < 0) {
+                snprintf(why, n, "out of memory");
+                return -ENOMEM;
+        }
+        dir_fd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0) {
+                int r = -errno;
+
+                log_warning_errno(r, "%s: cannot open %s, deferring: %m", req->id, qdir);
+                snprintf(why, n, "cannot open queue file: %s", strerror(-r));
+                return r;
+        }
+        return service_request_file_at(dir_fd, qdir, req, ret, why, n);
 }
 
 int service_serve_requests(int fd, const ServiceLoopLimits *limits, ServiceRequestFn fn,

@@ -52,6 +52,18 @@ typedef struct ServiceLoopLimits {
         size_t reply_max;               /* bytes of one reply */
 } ServiceLoopLimits;
 
+/* Opens the queue file a request names, read-only, in the queue directory queue_fd (queue_name
+ * only for the log), and checks that the request's content offset and size are the file's, so
+ * that an agent never delivers from a file other than the one qmgr meant. Returns 0 with *ret;
+ * otherwise logs a warning, puts the reason for deferring every recipient in why (size n) and
+ * returns queue_file_open()'s error or -EBADMSG for a request that does not match. */
+int service_request_file_at(int queue_fd, const char *queue_name, const IpcRequest *req,
+                            QueueFile **ret, char *why, size_t n);
+/* The same for an agent that has not opened its queue: the request's queue below
+ * queue_directory. */
+int service_request_file(const char *queue_directory, const IpcRequest *req, QueueFile **ret,
+                         char *why, size_t n);
+
 /* The agent's request loop on fd. Returns 0 when it ended normally (qmgr closed the
  * connection, max_idle, max_use), else the error that ended it: the request parser's
  * (-EBADMSG...), fn's, or ipc_write()'s. *ret_id names the request being answered when the

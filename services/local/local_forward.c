@@ -129,24 +129,16 @@ int local_forward_deliver(LocalState st, const LocalUser *u) {
         return 0;
 }
 
-static int emit_to_cleanup(void *userdata, const char *p, size_t n, unsigned flags) {
-        return cleanup_emit(userdata, p, n, flags);
-}
-
 int local_forward_address(LocalState st, const char *address) {
         const LocalSettings *s = st.msg->settings;
         QueueFile *f = st.msg->file;
         _cleanup_(queue_envelope_freep) QueueEnvelope *env = NULL;
         _cleanup_(cleanup_freep) Cleanup *c = NULL;
-        _cleanup_(smtp_data_freep) SmtpDataReader *reader = NULL;
         _cleanup_close_ int dir_fd = -EBADF;
         _cleanup_free_ char *head = NULL, *dir = NULL, *lower = NULL;
-        SmtpDataLimits limits = SMTP_DATA_LIMITS_DEFAULT;
         CleanupExtra extra = { .local_uid = -1 };
         LocalResult res;
-        char buf[65536], id[QUEUE_ID_MAX + 1];
-        uint64_t pos = 0;
-        size_t used;
+        char id[QUEUE_ID_MAX + 1];
         int r;
 
         lower = strdup(st.rcpt->address);
@@ -184,30 +176,7 @@ int local_forward_address(LocalState st, const char *address) {
         if (r < 0)
                 goto fail;
 
-        limits.message_size_limit = 0;
-        limits.bare_lf = SMTP_BARE_LF_NORMALIZE;        /* queue content has LF line ends */
-        r = smtp_data_new(&limits, emit_to_cleanup, c, &reader);
-        if (r >= 0)
-                r = smtp_data_start_chunk(reader, (head ? strlen(head) : 0) +
-                                          f->envelope->content_size);
-        if (r >= 0 && head)
-                r = smtp_data_feed(reader, head, strlen(head), &used);
-        while (r >= 0) {
-                ssize_t k = queue_file_read_content(f, pos, buf, sizeof(buf));
-
-                if (k <= 0) {
-                        r = (int) k;
-                        break;
-                }
-                pos += (uint64_t) k;
-                r = smtp_data_feed(reader, buf, (size_t) k, &used);
-        }
-        if (r >= 0)
-                r = smtp_data_finish(reader);
-        if (r >= 0)
-                r = cleanup_end_content(c);
-        if (r >= 0)
-                r = queue_writer_finish(cleanup_writer(c));
+        r = cleanup_copy_message(c, head, f);
         if (r >= 0)
                 r = NEG_ERRNO(fsync(dir_fd));
         if (r == -ELOOP) {

@@ -139,21 +139,14 @@ static int verify(LocalState st) {
 static int serve(const LocalSettings *s, QueueDirs *dirs, const IpcRequest *req, Buf *out) {
         _cleanup_(queue_file_freep) QueueFile *f = NULL;
         LocalMessage msg = { .settings = s, .request = req };
+        char why[256];
         int r;
 
-        r = queue_file_open(queue_dirs_fd(dirs, req->queue), req->id, /* for_update= */ false,
-                            NULL, &f);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot open queue file, deferring: %m", req->id);
-                return answer_all(req, IPC_STATUS_DEFERRED, "4.3.0",
-                                  "cannot open the queue file", out);
-        }
-        if (f->envelope->content_offset != req->content_offset ||
-            f->envelope->content_size != req->content_size) {
-                log_warning("%s: request does not match the queue file, deferring", req->id);
-                return answer_all(req, IPC_STATUS_DEFERRED, "4.3.0",
-                                  "request does not match the queue file", out);
-        }
+        r = service_request_file_at(queue_dirs_fd(dirs, req->queue),
+                                    queue_name_to_string(req->queue), req, &f, why,
+                                    sizeof(why));
+        if (r < 0)
+                return answer_all(req, IPC_STATUS_DEFERRED, "4.3.0", why, out);
         msg.file = f;
         msg.start_usec = now_usec(CLOCK_REALTIME);
 

@@ -29,6 +29,7 @@
 #include "errmsg.h"
 #include "log.h"
 #include "pipe.h"
+#include "service.h"
 
 /* Bytes of the header section searched for a Delivered-To: loop (flag D). */
 #define PIPE_HEADER_SCAN_MAX (1024U * 1024U)
@@ -509,33 +510,21 @@ oom:
 
 int pipe_request_handle(PipeSettings *s, const IpcRequest *req, Buf *out) {
         _cleanup_(queue_file_freep) QueueFile *f = NULL;
-        _cleanup_free_ char *qdir = NULL;
-        _cleanup_close_ int dir_fd = -EBADF;
         uint64_t start = mono_usec(), delay;
         PipeOutcome o = {};
+        char why[256];
         int r;
 
         assert(s);
         assert(req);
         assert(out);
 
-        if (asprintf(&qdir, "%s/%s", s->queue_directory, queue_name_to_string(req->queue)) < 0)
-                return -ENOMEM;
-        dir_fd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0)
-                r = -errno;
+        r = service_request_file(s->queue_directory, req, &f, why, sizeof(why));
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                outcome_set(&o, IPC_STATUS_DEFERRED, "4.3.0", why);
         else
-                r = queue_file_open(dir_fd, req->id, /* for_update= */ false, NULL, &f);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot open queue file in %s, deferring: %m",
-                                  req->id, qdir);
-                outcome_set(&o, IPC_STATUS_DEFERRED, "4.3.0", "cannot open queue file");
-        } else if (f->envelope->content_offset != req->content_offset ||
-                   f->envelope->content_size != req->content_size) {
-                log_warning("%s: request does not match the queue file, deferring", req->id);
-                outcome_set(&o, IPC_STATUS_DEFERRED, "4.3.0",
-                            "request does not match the queue file");
-        } else
                 deliver(s, req, f, &o);
 
         /* An address probe reports what a delivery would do. */

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "mime.h"
 #include "queue.h"
+#include "service.h"
 #include "smtp.h"
 #include "smtp_cmd.h"
 
@@ -861,35 +862,6 @@ static void delivery_done(Delivery *d) {
         queue_file_free(d->f);
 }
 
-static int open_queue_file(Delivery *d, char *text, size_t size) {
-        _cleanup_free_ char *qdir = NULL;
-        _cleanup_close_ int dir_fd = -EBADF;
-        int r;
-
-        if (asprintf(&qdir, "%s/%s", d->s->queue_directory,
-                     queue_name_to_string(d->req->queue)) < 0)
-                return -ENOMEM;
-        dir_fd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0)
-                r = -errno;
-        else
-                r = queue_file_open(dir_fd, d->req->id, /* for_update= */ false, NULL, &d->f);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot open queue file in %s, deferring: %m",
-                                  d->req->id, qdir);
-                xsnprintf(text, size, "cannot open queue file: %s", strerror(-r));
-                return r;
-        }
-        if (d->f->envelope->content_offset != d->req->content_offset ||
-            d->f->envelope->content_size != d->req->content_size) {
-                log_warning("%s: request does not match the queue file, deferring", d->req->id);
-                xsnprintf(text, size, "request does not match the queue file");
-                d->f = queue_file_free(d->f);
-                return -EBADMSG;
-        }
-        return 0;
-}
-
 int smtp_request_handle(SmtpAgent *a, const IpcRequest *req, Buf *out) {
         _cleanup_(delivery_done) Delivery d = {
                 .agent = a, .s = a->settings, .req = req, .start_usec = mono_usec(),
@@ -914,7 +886,7 @@ int smtp_request_handle(SmtpAgent *a, const IpcRequest *req, Buf *out) {
         for (size_t i = 0; i < d.n; i++)
                 d.rcpts[i].rcpt = &req->rcpts[i];
 
-        if (open_queue_file(&d, text, sizeof(text)) < 0)
+        if (service_request_file(d.s->queue_directory, req, &d.f, text, sizeof(text)) < 0)
                 set_open(&d, false, IPC_STATUS_DEFERRED, "4.3.0", "none", text);
         else if (path_format(req->sender, &d.sender_path) < 0)
                 set_open(&d, false, IPC_STATUS_BOUNCED, "5.1.7", "none",

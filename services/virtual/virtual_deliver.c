@@ -25,6 +25,7 @@
 #include "mailbox.h"
 #include "parse.h"
 #include "queue.h"
+#include "service.h"
 #include "virtual.h"
 
 #define VIRTUAL_RELAY "virtual"
@@ -366,9 +367,8 @@ static void result_log(const IpcRequest *req, const QueueFile *f, const IpcRcpt 
 
 int virtual_request_handle(const VirtualSettings *s, const IpcRequest *req, Buf *out) {
         _cleanup_(queue_file_freep) QueueFile *f = NULL;
-        _cleanup_free_ char *qdir = NULL;
-        _cleanup_close_ int dir_fd = -EBADF;
         Outcome whole = {};
+        char why[256];
         int r;
 
         assert(s);
@@ -376,25 +376,11 @@ int virtual_request_handle(const VirtualSettings *s, const IpcRequest *req, Buf 
         assert(out);
 
         /* The file the request names; a problem with it defers every recipient. */
-        if (asprintf(&qdir, "%s/%s", s->queue_directory, queue_name_to_string(req->queue)) < 0)
-                return -ENOMEM;
-        dir_fd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0)
-                r = -errno;
-        else
-                r = queue_file_open(dir_fd, req->id, /* for_update= */ false, NULL, &f);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot open queue file in %s, deferring: %m",
-                                  req->id, qdir);
-                outcome_set(&whole, IPC_STATUS_DEFERRED, "4.3.0",
-                            "cannot open queue file: %s", strerror(-r));
-        } else if (f->envelope->content_offset != req->content_offset ||
-                   f->envelope->content_size != req->content_size) {
-                log_warning("%s: request does not match the queue file, deferring", req->id);
-                outcome_set(&whole, IPC_STATUS_DEFERRED, "4.3.0",
-                            "request does not match the queue file");
-                f = queue_file_free(f);
-        }
+        r = service_request_file(s->queue_directory, req, &f, why, sizeof(why));
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                outcome_set(&whole, IPC_STATUS_DEFERRED, "4.3.0", "%s", why);
 
         for (size_t i = 0; i < req->n_rcpts; i++) {
                 const IpcRcpt *rcpt = &req->rcpts[i];

@@ -91,7 +91,7 @@ class Crash(unittest.TestCase):
         srv.start()
         lock = threading.Lock()
         acked = []
-        todo = list(range(self.MESSAGES))
+        unsent = list(range(self.MESSAGES))
         stop = threading.Event()
         # The clients go on with new messages until the four kills are done, however fast
         # smtpd takes the first MESSAGES.
@@ -101,11 +101,11 @@ class Crash(unittest.TestCase):
         def client():
             while not stop.is_set():
                 with lock:
-                    if not todo:
+                    if not unsent:
                         if killed.is_set():
                             return
-                        todo.append(next(numbers))
-                    n = todo.pop()
+                        unsent.append(next(numbers))
+                    n = unsent.pop()
                 try:
                     with smtplib.SMTP("127.0.0.1", srv.port, timeout=20) as s:
                         s.ehlo("client.example")
@@ -120,7 +120,7 @@ class Crash(unittest.TestCase):
                 except (OSError, smtplib.SMTPException):
                     pass
                 with lock:
-                    todo.append(n)          # not acknowledged: send it again
+                    unsent.append(n)          # not acknowledged: send it again
                 time.sleep(0.05)
 
         threads = [threading.Thread(target=client) for _ in range(self.CLIENTS)]

@@ -224,7 +224,7 @@ class TernctlQueue(unittest.TestCase):
 
             # requeue ALL of a message whose file is corrupt leaves it where it is
             with open(os.path.join(ms.queue, "deferred", new), "r+b") as f:
-                f.write(b"XXXXX")
+                f.write(b"garbage")  # over the header: no longer a queue file
             p = self.ternctl(ms, "requeue", "ALL")
             self.assertEqual(p.returncode, 1, p.stdout)
             self.assertIn(f"{new}: corrupt queue file, the message stays in deferred/", p.stderr)

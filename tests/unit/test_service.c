@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include <errno.h>
+#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -143,6 +144,72 @@ START_TEST(test_service_serve_idle_and_garbage)
 }
 END_TEST
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) flag;
+        (void) ftw;
+        return remove(path);
+}
+
+/* The queue file a request names: found and matching, or a deferral reason for each way it
+ * is not. */
+START_TEST(test_service_request_file)
+{
+        _cleanup_(queue_envelope_freep) QueueEnvelope *env = NULL;
+        _cleanup_(queue_writer_freep) QueueWriter *w = NULL;
+        _cleanup_(queue_dirs_freep) QueueDirs *dirs = NULL;
+        _cleanup_(ipc_request_freep) IpcRequest *req = NULL;
+        _cleanup_free_ char *base = NULL;
+        QueueFile *f = NULL;
+        char why[256];
+
+        ck_assert_int_ge(asprintf(&base, "%s/test_service_XXXXXX",
+                                  getenv("TMPDIR") ?: "/tmp"), 0);
+        ck_assert_ptr_nonnull(mkdtemp(base));
+        ck_assert_int_eq(queue_dirs_create(base), 0);
+        ck_assert_int_eq(queue_dirs_open(base, &dirs), 0);
+        ck_assert_int_eq(queue_envelope_new(&env), 0);
+        ck_assert_int_eq(queue_envelope_set(env, QUEUE_FIELD_SENDER, "a@example.org"), 0);
+        ck_assert_int_eq(queue_envelope_add_rcpt(env, "b@example.org", NULL, 0), 0);
+        ck_assert_int_eq(queue_writer_new(queue_dirs_fd(dirs, QUEUE_INCOMING), env, 0, &w), 0);
+        ck_assert_int_eq(queue_writer_put_line(w, "Subject: x", 10), 0);
+        ck_assert_int_eq(queue_writer_finish(w), 0);
+
+        ck_assert_int_eq(ipc_request_new(&req), 0);
+        req->queue = QUEUE_INCOMING;
+        snprintf(req->id, sizeof(req->id), "%s", queue_writer_id(w));
+        /* Offset and size 0: not what the file holds. */
+        ck_assert_int_eq(service_request_file(base, req, &f, why, sizeof(why)), -EBADMSG);
+        ck_assert_str_eq(why, "request does not match the queue file");
+        ck_assert_ptr_null(f);
+
+        /* What qmgr asks for: the file. */
+        ck_assert_int_eq(queue_file_open(queue_dirs_fd(dirs, QUEUE_INCOMING), req->id, false,
+                                         NULL, &f), 0);
+        req->content_offset = f->envelope->content_offset;
+        req->content_size = f->envelope->content_size;
+        f = queue_file_free(f);
+        ck_assert_int_eq(service_request_file(base, req, &f, why, sizeof(why)), 0);
+        ck_assert_ptr_nonnull(f);
+        ck_assert_str_eq(f->id, req->id);
+        f = queue_file_free(f);
+        ck_assert_int_eq(service_request_file_at(queue_dirs_fd(dirs, QUEUE_INCOMING),
+                                                 "incoming", req, &f, why, sizeof(why)), 0);
+        f = queue_file_free(f);
+
+        /* A size that differs, a file in another queue, a queue that is not there. */
+        req->content_size++;
+        ck_assert_int_eq(service_request_file(base, req, &f, why, sizeof(why)), -EBADMSG);
+        req->content_size--;
+        req->queue = QUEUE_ACTIVE;
+        ck_assert_int_eq(service_request_file(base, req, &f, why, sizeof(why)), -ENOENT);
+        ck_assert_str_eq(why, "cannot open queue file: No such file or directory");
+        ck_assert_int_eq(nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        ck_assert_int_eq(service_request_file(base, req, &f, why, sizeof(why)), -ENOENT);
+        ck_assert_ptr_null(f);
+}
+END_TEST
+
 START_TEST(test_service_take_connection_none)
 {
         unsetenv("LISTEN_FDS");
@@ -163,6 +230,7 @@ static Suite *service_suite(void) {
         tcase_add_test(tc, test_service_serve_max_use);
         tcase_add_test(tc, test_service_serve_idle_and_garbage);
         tcase_add_test(tc, test_service_take_connection_none);
+        tcase_add_test(tc, test_service_request_file);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -344,10 +344,6 @@ static int requeue_load(const QueueDirs *d, Requeue **ret) {
         return 0;
 }
 
-static int emit_to_cleanup(void *userdata, const char *p, size_t n, unsigned flags) {
-        return cleanup_emit(userdata, p, n, flags);
-}
-
 /* The envelope of a requeued message: the old one's sender, DSN values, SASL login, named
  * attributes and pending recipients. The client's name and address are left out: they would
  * make cleanup write a second "Received: from" line naming the original client; the new file
@@ -396,14 +392,9 @@ static int requeue_one(OpCtx *x, const char *id, QueueName q, char ret_id[QUEUE_
         _cleanup_(queue_file_freep) QueueFile *f = NULL;
         _cleanup_(queue_envelope_freep) QueueEnvelope *env = NULL;
         _cleanup_(cleanup_freep) Cleanup *c = NULL;
-        _cleanup_(smtp_data_freep) SmtpDataReader *reader = NULL;
-        SmtpDataLimits limits = SMTP_DATA_LIMITS_DEFAULT;
         CleanupSettings cs;
         CleanupExtra extra = { .local_uid = -1 };
         int in_fd = queue_dirs_fd(x->d, QUEUE_INCOMING);
-        char chunk[65536];
-        uint64_t pos = 0;
-        size_t used;
         int r;
 
         if (!x->requeue) {
@@ -435,27 +426,7 @@ static int requeue_one(OpCtx *x, const char *id, QueueName q, char ret_id[QUEUE_
                      AT_SYMLINK_NOFOLLOW) < 0)
                 return -errno;
 
-        limits.message_size_limit = 0;
-        limits.bare_lf = SMTP_BARE_LF_NORMALIZE;        /* queue content has LF line ends */
-        r = smtp_data_new(&limits, emit_to_cleanup, c, &reader);
-        if (r >= 0)
-                r = smtp_data_start_chunk(reader, f->envelope->content_size);
-        while (r >= 0) {
-                ssize_t k = queue_file_read_content(f, pos, chunk, sizeof(chunk));
-
-                if (k <= 0) {
-                        r = (int) k;
-                        break;
-                }
-                pos += (uint64_t) k;
-                r = smtp_data_feed(reader, chunk, (size_t) k, &used);
-        }
-        if (r >= 0)
-                r = smtp_data_finish(reader);
-        if (r >= 0)
-                r = cleanup_end_content(c);
-        if (r >= 0)
-                r = queue_writer_finish(cleanup_writer(c));
+        r = cleanup_copy_message(c, NULL, f);
         if (r >= 0)
                 r = queue_dir_sync(x->d, QUEUE_INCOMING);
         if (r < 0)
