@@ -200,7 +200,8 @@ int service_serve_requests(int fd, const ServiceLoopLimits *limits, ServiceReque
                         return r;
                 /* The last reply before max_use says so: qmgr closes the connection instead of
                  * sending the next request to a process that is exiting (ipc.h). */
-                r = ipc_reply_end_format(&out, limits->max_use > 0 && served + 1 >= limits->max_use);
+                r = ipc_reply_end_format(&out, limits->max_use > 0 &&
+                                                       served + 1 >= limits->max_use);
                 if (r < 0)
                         return r;
                 r = ipc_write(fd, &out, limits->ipc_timeout_usec);
