@@ -26,7 +26,11 @@
 #              wall time they spend in each system call; the rates are then not comparable),
 #              PERF=1 (run tern's services under "perf record -g -e cpu-clock", attach one to
 #              Postfix's daemons, print where each spends its CPU time, the top PERF_LINES
-#              symbols, default 30).
+#              symbols, default 30), STRACE=2 (every system call of tern's services, in
+#              $WORK/tern/NAME.trace; with KEEP=1), SINK=0 (no floor run: by default the same
+#              load goes last to Postfix's smtp-sink, which stores nothing), ROUNDS (run both
+#              halves this many times, print the median ratio; default 1), SOURCE_OPTS (more
+#              smtp-source options, e.g. "-d": many messages per connection).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,6 +42,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 # BENCH_INNER=1 and everything it prepared in the environment.
 if [ "${BENCH_INNER:-}" = 1 ]; then
         TERN_PORT=10025
+        SINK_PORT=10027
         PF_PORT=10026
         SENDER=bench@client.example
         PF=$WORK/postfix
@@ -205,7 +210,7 @@ PY
                 local t0 t1 u pids=() rc=0 pid
                 t0=$(bench_now)
                 for u in $(seq 0 $((USERS - 1))); do
-                        "$SMTP_SOURCE" -s $((SESSIONS / USERS)) -m $((MESSAGES / USERS)) \
+                        "$SMTP_SOURCE" $SOURCE_OPTS -s $((SESSIONS / USERS)) -m $((MESSAGES / USERS)) \
                                 -l "$SIZE" -f "$SENDER" -t "user$u@bench.example" \
                                 "127.0.0.1:$1" >&2 &
                         pids+=($!)
@@ -225,7 +230,9 @@ PY
         tern_spawn() {
                 local name=$1
                 shift
-                if [ "${STRACE:-}" = 1 ]; then
+                if [ "${STRACE:-}" = 2 ]; then
+                        strace -f -o "$T/$name.trace" "$@" 2>>"$T/$name.log" &
+                elif [ "${STRACE:-}" = 1 ]; then
                         strace -c -w -f -o "$T/$name.strace" "$@" 2>>"$T/$name.log" &
                 elif [ "${PERF:-}" = 1 ]; then
                         perf record -q -g -e cpu-clock -F 1000 -o "$T/$name.perf" -- "$@" \
@@ -377,6 +384,33 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                 pf_secs=$(bench_elapsed "$t0" "$t2")
         fi
 
+        # --- the floor: Postfix's smtp-sink ----------------------------------------------------
+        # The same smtp-source load against a server that answers every command and stores
+        # nothing: what SMTP alone costs this machine (client, server, loopback TCP), the part of
+        # every MTA's cost per message that no implementation of the queue or the delivery can
+        # remove. Any mail system that also makes the message durable twice (queue file,
+        # mailbox) costs more.
+        sink_rate=- sink_split=-
+        if [ "$SINK" = 1 ]; then
+                "$PF/root/usr/sbin/smtp-sink" -u "$PF_OWNER" "127.0.0.1:$SINK_PORT" 256 \
+                        >/dev/null 2>&1 &
+                sink_pid=$!
+                bench_wait_ready "$SINK_PORT"
+                b0=$(bench_cpu_busy)
+                times > "$WORK/cpu0"
+                run_sources "$SINK_PORT" > "$WORK/times"
+                times > "$WORK/cpu1"
+                b1=$(bench_cpu_busy)
+                read -r t0 t1 < "$WORK/times"
+                c0=$(bench_children_cpu < "$WORK/cpu0")
+                c1=$(bench_children_cpu < "$WORK/cpu1")
+                sink_cpu=$(cpu_by_name "$sink_pid")
+                kill "$sink_pid"
+                wait "$sink_pid" 2>/dev/null || true
+                sink_split=$(cpu_split "$b0" "$b1" "$c0" "$c1" "${sink_cpu%%$'\n'*}")
+                sink_rate=$(bench_rate "$MESSAGES" "$t0" "$t1")
+        fi
+
         # --- report --------------------------------------------------------------------------
         r=-
         if [ "$tern_rate" != - ] && [ "$pf_rate" != - ]; then
@@ -394,6 +428,8 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
         echo "busy CPU of the whole machine per message, ms (every CPU, while the run lasted):"
         echo "CPU ms/msg, tern: $tern_split"
         echo "CPU ms/msg, postfix: $pf_split"
+        echo "the floor, Postfix's smtp-sink (SMTP alone, nothing stored): $sink_rate msg/s;" \
+                "CPU ms/msg: $sink_split"
         exit 0
 fi
 
@@ -405,6 +441,8 @@ SESSIONS=${SESSIONS:-50}
 USERS=${USERS:-10}
 TERN=${TERN:-1}
 POSTFIX=${POSTFIX:-1}
+SINK=${SINK:-1}
+ROUNDS=${ROUNDS:-1}
 STALL=${STALL:-120}
 MAX_USE=${MAX_USE:--}
 # The virtual agents' max_use, the same on both sides (by default each side's own, 100). Before
@@ -527,7 +565,20 @@ echo "delivery_bench: $MESSAGES messages of $SIZE bytes over $SESSIONS sessions 
 echo "tern: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?');" \
         "postfix: $PF_VERSION (mail_owner $PF_OWNER)"
 
-export BENCH_INNER=1 FRESH_FS FS_OPTS WORK BUILD MESSAGES SIZE SESSIONS USERS TERN POSTFIX STALL VUID VGID \
-        AGENT_OPTS
+export SOURCE_OPTS=${SOURCE_OPTS:-} BENCH_INNER=1 FRESH_FS FS_OPTS WORK BUILD MESSAGES SIZE \
+        SESSIONS USERS TERN POSTFIX SINK STALL VUID VGID AGENT_OPTS PF_OWNER
 export STRACE=${STRACE:-} PERF=${PERF:-} PERF_LINES=${PERF_LINES:-30}
-unshare -n "$BASH" "$0"
+# ROUNDS runs of both halves, one after the other, so that a change of the host's speed (other
+# guests on its CPUs) hits both sides alike; the median ratio is the figure to keep.
+ratios=()
+for round in $(seq 1 "$ROUNDS"); do
+        [ "$ROUNDS" = 1 ] || echo "--- round $round of $ROUNDS"
+        unshare -n "$BASH" "$0" | tee "$WORK/report"
+        r=$(sed -n 's/^ratio tern \/ postfix: \([0-9.]*\) .*/\1/p' "$WORK/report")
+        [ -z "$r" ] || ratios+=("$r")
+done
+if [ "$ROUNDS" != 1 ] && [ "${#ratios[@]}" -gt 0 ]; then
+        printf '%s\n' "${ratios[@]}" | sort -n |
+                awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+                       printf "ratios of %d rounds: %s; median %.2f\n", NR, "'"${ratios[*]}"'", m }'
+fi
