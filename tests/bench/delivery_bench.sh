@@ -283,28 +283,42 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                      "$(bench_ms_per "$src" "$MESSAGES") + the rest" \
                      "$(bench_ms_per "$rest" "$MESSAGES")"
         }
+        # measure PORT [MAILDIR QUEUE NAME]: runs the sources against PORT and sets m_t0 (first
+        # connection), m_t1 (last 250), m_t2 (last delivery; m_t1 without MAILDIR), m_busy0/1
+        # (bench_cpu_busy at m_t0 and once all was delivered), m_src0/1 (the shell's children
+        # time around the sources). With MAILDIR it waits until everything is delivered there
+        # and QUEUE is empty, and checks each user's count.
+        measure() {
+                m_busy0=$(bench_cpu_busy)
+                times > "$WORK/cpu0"
+                run_sources "$1" > "$WORK/times"
+                times > "$WORK/cpu1"
+                read -r m_t0 m_t1 < "$WORK/times"
+                m_src0=$(bench_children_cpu < "$WORK/cpu0")
+                m_src1=$(bench_children_cpu < "$WORK/cpu1")
+                m_t2=$m_t1
+                if [ $# -gt 1 ]; then
+                        wait_delivered "$2" "$4"
+                        m_busy1=$(bench_cpu_busy)
+                        m_t2=$(last_delivery "$2")
+                        check_users "$2" "$4"
+                        wait_queue_empty "$3" incoming active deferred
+                else
+                        m_busy1=$(bench_cpu_busy)
+                fi
+        }
         tern_rate=- tern_accept=- tern_secs=- tern_cpu=- tern_split=-
         if [ "$TERN" = 1 ]; then
                 tern_start
-                b0=$(bench_cpu_busy)
-                times > "$WORK/cpu0"
-                run_sources "$TERN_PORT" > "$WORK/times"
-                times > "$WORK/cpu1"
-                read -r t0 t1 < "$WORK/times"
-                c0=$(bench_children_cpu < "$WORK/cpu0")
-                c1=$(bench_children_cpu < "$WORK/cpu1")
-                wait_delivered "$T/mail" tern
-                b1=$(bench_cpu_busy)
-                t2=$(last_delivery "$T/mail")
-                check_users "$T/mail" tern
-                wait_queue_empty "$T/queue" incoming active deferred
+                measure "$TERN_PORT" "$T/mail" "$T/queue" tern
                 tern_cpu=$(cpu_by_name "${tern_pids[@]}")
-                tern_split=$(cpu_split "$b0" "$b1" "$c0" "$c1" "${tern_cpu%%$'\n'*}")
+                tern_split=$(cpu_split "$m_busy0" "$m_busy1" "$m_src0" "$m_src1" \
+                             "${tern_cpu%%$'\n'*}")
                 tern_cpu=${tern_cpu#*$'\n'}
                 tern_stop
-                tern_rate=$(bench_rate "$MESSAGES" "$t0" "$t2")
-                tern_accept=$(bench_elapsed "$t0" "$t1")
-                tern_secs=$(bench_elapsed "$t0" "$t2")
+                tern_rate=$(bench_rate "$MESSAGES" "$m_t0" "$m_t2")
+                tern_accept=$(bench_elapsed "$m_t0" "$m_t1")
+                tern_secs=$(bench_elapsed "$m_t0" "$m_t2")
                 if [ "${STRACE:-}" = 1 ]; then
                         for f in "$T"/*.strace; do
                                 echo "--- strace -c -w -f (wall time in syscalls):" \
@@ -350,20 +364,10 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                         perf_pid=$!
                         sleep 1
                 fi
-                b0=$(bench_cpu_busy)
-                times > "$WORK/cpu0"
-                run_sources "$PF_PORT" > "$WORK/times"
-                times > "$WORK/cpu1"
-                read -r t0 t1 < "$WORK/times"
-                c0=$(bench_children_cpu < "$WORK/cpu0")
-                c1=$(bench_children_cpu < "$WORK/cpu1")
-                wait_delivered "$PF/mail" postfix
-                b1=$(bench_cpu_busy)
-                t2=$(last_delivery "$PF/mail")
-                check_users "$PF/mail" postfix
-                wait_queue_empty "$PF/queue" incoming active deferred
+                measure "$PF_PORT" "$PF/mail" "$PF/queue" postfix
                 pf_cpu=$(cpu_by_name "$(cat "$PF/queue/pid/master.pid")")
-                pf_split=$(cpu_split "$b0" "$b1" "$c0" "$c1" "${pf_cpu%%$'\n'*}")
+                pf_split=$(cpu_split "$m_busy0" "$m_busy1" "$m_src0" "$m_src1" \
+                           "${pf_cpu%%$'\n'*}")
                 pf_cpu=${pf_cpu#*$'\n'}
                 if [ -n "$strace_pid" ]; then
                         kill -INT "$strace_pid"
@@ -379,9 +383,9 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                                 --sort comm,dso,sym 2>/dev/null | head -"$PERF_LINES" || true
                 fi
                 pf_stop
-                pf_rate=$(bench_rate "$MESSAGES" "$t0" "$t2")
-                pf_accept=$(bench_elapsed "$t0" "$t1")
-                pf_secs=$(bench_elapsed "$t0" "$t2")
+                pf_rate=$(bench_rate "$MESSAGES" "$m_t0" "$m_t2")
+                pf_accept=$(bench_elapsed "$m_t0" "$m_t1")
+                pf_secs=$(bench_elapsed "$m_t0" "$m_t2")
         fi
 
         # --- the floor: Postfix's smtp-sink ----------------------------------------------------
@@ -396,19 +400,13 @@ s.sendto(b"i", sys.argv[1])' "$RUN/qmgr"
                         >/dev/null 2>&1 &
                 sink_pid=$!
                 bench_wait_ready "$SINK_PORT"
-                b0=$(bench_cpu_busy)
-                times > "$WORK/cpu0"
-                run_sources "$SINK_PORT" > "$WORK/times"
-                times > "$WORK/cpu1"
-                b1=$(bench_cpu_busy)
-                read -r t0 t1 < "$WORK/times"
-                c0=$(bench_children_cpu < "$WORK/cpu0")
-                c1=$(bench_children_cpu < "$WORK/cpu1")
+                measure "$SINK_PORT"
                 sink_cpu=$(cpu_by_name "$sink_pid")
                 kill "$sink_pid"
                 wait "$sink_pid" 2>/dev/null || true
-                sink_split=$(cpu_split "$b0" "$b1" "$c0" "$c1" "${sink_cpu%%$'\n'*}")
-                sink_rate=$(bench_rate "$MESSAGES" "$t0" "$t1")
+                sink_split=$(cpu_split "$m_busy0" "$m_busy1" "$m_src0" "$m_src1" \
+                             "${sink_cpu%%$'\n'*}")
+                sink_rate=$(bench_rate "$MESSAGES" "$m_t0" "$m_t1")
         fi
 
         # --- report --------------------------------------------------------------------------
