@@ -20,6 +20,7 @@
 #include "config.h"
 #include "config_params.h"
 #include "errmsg.h"
+#include "fileio.h"
 #include "parse.h"
 #include "tern-config.h"
 
@@ -1931,7 +1932,7 @@ int config_edit_file(const char *path, char *const *assignments, bool comment_ou
         _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
         mode_t mode = 0644;
         struct stat st;
-        size_t len = 0, done = 0;
+        size_t len = 0;
         int r;
 
         assert(path);
@@ -1953,16 +1954,8 @@ int config_edit_file(const char *path, char *const *assignments, bool comment_ou
         if (fd < 0)
                 return -errno;
         r = NEG_ERRNO(fchmod(fd, mode));
-        while (r >= 0 && done < len) {
-                ssize_t k = write(fd, text + done, len - done);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        r = -errno;
-                else
-                        done += k;
-        }
+        if (r >= 0)
+                r = fileio_write_full(fd, text, len);
         if (r >= 0)
                 r = NEG_ERRNO(fsync(fd));
         if (r >= 0)

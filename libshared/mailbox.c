@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fileio.h"
 #include "mailbox.h"
 
 /* Bytes read from the queue file and written to a mailbox at a time. */
@@ -76,23 +77,6 @@ static int headers_format(const MailboxEnvelope *e, char **ret, size_t *ret_len)
 
         *ret = h;
         *ret_len = (size_t) n;
-        return 0;
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                n -= (size_t) k;
-        }
         return 0;
 }
 
@@ -160,7 +144,7 @@ static int maildir_write(int fd, QueueFile *f, const char *hdr, size_t hdr_len) 
         uint64_t pos = 0;
         int r;
 
-        r = write_all(fd, hdr, hdr_len);
+        r = fileio_write_full(fd, hdr, hdr_len);
         if (r < 0)
                 return r;
 
@@ -174,7 +158,7 @@ static int maildir_write(int fd, QueueFile *f, const char *hdr, size_t hdr_len) 
                         return (int) k;
                 if (k == 0)
                         break;
-                r = write_all(fd, chunk, (size_t) k);
+                r = fileio_write_full(fd, chunk, (size_t) k);
                 if (r < 0)
                         return r;
         }
@@ -357,7 +341,7 @@ static int out_flush(MboxOut *o) {
 
         if (o->len == 0)
                 return 0;
-        r = write_all(o->fd, o->buf, o->len);
+        r = fileio_write_full(o->fd, o->buf, o->len);
         if (r < 0)
                 return r;
         o->len = 0;

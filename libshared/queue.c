@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "fileio.h"
 #include "parse.h"
 #include "queue.h"
 
@@ -982,41 +983,6 @@ uint64_t queue_writer_size(const QueueWriter *w) {
         return w->content_size;
 }
 
-static int write_full(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
-static int pwrite_full(int fd, const char *p, size_t n, off_t off) {
-        while (n > 0) {
-                ssize_t k = pwrite(fd, p, n, off);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                n -= (size_t) k;
-                off += k;
-        }
-        return 0;
-}
-
 static int writer_fail(QueueWriter *w, int r) {
         if (w->error == 0)
                 w->error = r;
@@ -1026,7 +992,7 @@ static int writer_fail(QueueWriter *w, int r) {
 static int writer_flush(QueueWriter *w) {
         int r;
 
-        r = write_full(w->fd, buf_peek(&w->out), buf_pending(&w->out));
+        r = fileio_write_full(w->fd, buf_peek(&w->out), buf_pending(&w->out));
         if (r < 0)
                 return writer_fail(w, r);
         buf_clear(&w->out);
@@ -1198,7 +1164,7 @@ int queue_writer_finish(QueueWriter *w) {
                 return r;
 
         format_header(header, w->content_offset, w->content_size);
-        r = pwrite_full(w->fd, header, QUEUE_HEADER_LEN, 0);
+        r = fileio_pwrite_full(w->fd, header, QUEUE_HEADER_LEN, 0);
         if (r < 0)
                 return writer_fail(w, r);
 
@@ -1220,24 +1186,6 @@ QueueFile *queue_file_free(QueueFile *f) {
         safe_close(f->fd);
         queue_envelope_free(f->envelope);
         return mfree(f);
-}
-
-static int pread_full(int fd, char *p, size_t n, uint64_t off) {
-        while (n > 0) {
-                ssize_t k = pread(fd, p, n, (off_t) off);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EBADMSG;        /* the file shrank under us */
-                p += k;
-                n -= (size_t) k;
-                off += (uint64_t) k;
-        }
-        return 0;
 }
 
 int queue_file_open(int dir_fd, const char *id, bool for_update, const QueueLimits *limits,
@@ -1274,9 +1222,9 @@ int queue_file_open(int dir_fd, const char *id, bool for_update, const QueueLimi
 
         if (size < QUEUE_HEADER_LEN)
                 return -EBADMSG;
-        r = pread_full(f->fd, header, sizeof(header), 0);
+        r = fileio_pread_full(f->fd, header, sizeof(header), 0);
         if (r < 0)
-                return r;
+                return r == -ENODATA ? -EBADMSG : r;    /* the file shrank under us */
         r = parse_header(header, sizeof(header), size, lim, &h);
         if (r < 0)
                 return r;
@@ -1288,12 +1236,12 @@ int queue_file_open(int dir_fd, const char *id, bool for_update, const QueueLimi
         tail = malloc(tail_len);
         if (!head || !tail)
                 return -ENOMEM;
-        r = pread_full(f->fd, head, (size_t) h.content_offset, 0);
+        r = fileio_pread_full(f->fd, head, (size_t) h.content_offset, 0);
         if (r < 0)
-                return r;
-        r = pread_full(f->fd, tail, tail_len, tail_off);
+                return r == -ENODATA ? -EBADMSG : r;    /* the file shrank under us */
+        r = fileio_pread_full(f->fd, tail, tail_len, (off_t) tail_off);
         if (r < 0)
-                return r;
+                return r == -ENODATA ? -EBADMSG : r;    /* the file shrank under us */
         r = parse_parts(&h, head, tail, tail_len, lim, &f->envelope);
         if (r < 0)
                 return r;
@@ -1321,19 +1269,15 @@ ssize_t queue_file_read_content(QueueFile *f, uint64_t pos, void *buf, size_t n)
 
 int queue_file_set_status(QueueFile *f, size_t i, char status) {
         QueueRcpt *rc;
-        ssize_t k;
+        int r;
 
         assert(f);
         if (i >= f->envelope->n_rcpts || !queue_rcpt_status_is_valid(status))
                 return -EINVAL;
         rc = &f->envelope->rcpts[i];
-        do
-                k = pwrite(f->fd, &status, 1, (off_t) rc->status_offset);
-        while (k < 0 && errno == EINTR);
-        if (k < 0)
-                return -errno;
-        if (k != 1)
-                return -EIO;
+        r = fileio_pwrite_full(f->fd, &status, 1, (off_t) rc->status_offset);
+        if (r < 0)
+                return r;
         rc->status = status;
         return 0;
 }

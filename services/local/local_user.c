@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "fileio.h"
 #include "local.h"
 #include "log.h"
 
@@ -110,8 +111,6 @@ static uint64_t now_usec(void) {
 static _noreturn_ void child(const LocalUser *u, bool with_groups, int fd,
                              int (*fn)(void *userdata, LocalResult *ret), void *userdata) {
         LocalResult res = {};
-        const char *p = (const char *) &res;
-        size_t left = sizeof(res);
 
         (void) setpgid(0, 0);
         (void) signal(SIGPIPE, SIG_DFL);
@@ -125,16 +124,7 @@ static _noreturn_ void child(const LocalUser *u, bool with_groups, int fd,
         else if (fn(userdata, &res) < 0 && res.dsn[0] == '\0')
                 local_result_set(&res, IPC_STATUS_DEFERRED, "4.3.0", "mail system error");
 
-        while (left > 0) {
-                ssize_t k = write(fd, p, left);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        break;
-                p += k;
-                left -= (size_t) k;
-        }
+        (void) fileio_write_full(fd, &res, sizeof(res));
         _exit(0);
 }
 
@@ -257,36 +247,6 @@ static int read_direct(const char *path, size_t max, int out_fd, ReadHeader *h, 
         return 0;
 }
 
-static int write_all(int fd, const void *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return -EIO;
-                p = (const char *) p + k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
-static int read_all(int fd, void *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = read(fd, p, n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        return -EIO;
-                p = (char *) p + k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 int local_user_read_file(const LocalUser *u, const char *path, size_t max, char **ret,
                          size_t *ret_size, uid_t *ret_owner) {
         _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
@@ -321,12 +281,14 @@ int local_user_read_file(const LocalUser *u, const char *path, size_t max, char 
                         h.error = -EPERM;
                 else
                         h.error = read_direct(path, max, wfd, &h, &data);
-                if (write_all(wfd, &h, sizeof(h)) >= 0 && h.error == 0)
-                        (void) write_all(wfd, data, h.size);
+                if (fileio_write_full(wfd, &h, sizeof(h)) >= 0 && h.error == 0)
+                        (void) fileio_write_full(wfd, data, h.size);
                 _exit(0);
         }
         wfd = safe_close(wfd);
-        r = read_all(rfd, &h, sizeof(h));
+        r = fileio_read_full(rfd, &h, sizeof(h));
+        if (r == -ENODATA)
+                r = -EIO;       /* the child died before it answered */
         if (r >= 0 && h.error < 0)
                 r = h.error;
         if (r >= 0 && h.size > max)
@@ -337,7 +299,9 @@ int local_user_read_file(const LocalUser *u, const char *path, size_t max, char 
                         r = -ENOMEM;
         }
         if (r >= 0) {
-                r = read_all(rfd, data, h.size);
+                r = fileio_read_full(rfd, data, h.size);
+                if (r == -ENODATA)
+                        r = -EIO;
                 if (r >= 0)
                         data[h.size] = '\0';
         }
