@@ -8,10 +8,9 @@
  * command_expansion_filter); at most command_time_limit of run time; and its exit status mapped
  * through <sysexits.h> as Postfix does: 0 delivered, EX_TEMPFAIL and EX_OSERR deferred, other
  * codes bounced, unless the output starts with an RFC 3463 code, which then wins. The command's
- * output is untrusted: at most LOCAL_COMMAND_OUTPUT_MAX bytes are kept, sanitised. */
+ * output is untrusted: at most LOCAL_COMMAND_OUTPUT_MAX bytes are kept, sanitised. The fork and
+ * the feeding are command.h's; the time limit is local_user_run()'s, for the whole job. */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,17 +19,24 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "command.h"
 #include "dsn.h"
 #include "local.h"
 #include "log.h"
+
+/* Words of local_command_shell used; more are ignored. */
+#define LOCAL_COMMAND_SHELL_WORDS_MAX 60U
 
 typedef struct CommandJob {
         const LocalState *st;
         const LocalUser *user;
         const char *command;
+        char **argv;                    /* the shell's words, then the command */
         char **env;
         const char *head;               /* the lines written before the message */
         size_t head_len;
+        bool head_done;
+        uint64_t pos;                   /* content bytes fed so far */
 } CommandJob;
 
 /* An RFC 3463 code at the start of the output ("5.1.1 ..."), copied to dsn. */
@@ -84,143 +90,81 @@ static void map_status(const CommandJob *j, int status, const char *out, LocalRe
         }
 }
 
-static _noreturn_ void exec_command(const CommandJob *j, int in_fd, int out_fd) {
-        const LocalSettings *s = j->st->msg->settings;
-        _cleanup_strv_free_ char **argv = NULL;
-        size_t n = 0;
+/* In the child, before the shell starts. */
+static int child_setup(void *userdata) {
+        const CommandJob *j = userdata;
 
-        (void) signal(SIGPIPE, SIG_DFL);
-        if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
-            dup2(out_fd, STDERR_FILENO) < 0)
-                _exit(EX_OSERR);
         if (chdir(j->user->home) < 0 && chdir("/") < 0)
-                _exit(EX_OSERR);
-
-        argv = calloc(64, sizeof(char *));
-        if (!argv)
-                _exit(EX_OSERR);
-        if (isempty(s->command_shell)) {
-                argv[n++] = strdup("/bin/sh");
-                argv[n++] = strdup("-c");
-        } else {
-                _cleanup_free_ char *copy = strdup(s->command_shell);
-                char *save = NULL;
-
-                if (!copy)
-                        _exit(EX_OSERR);
-                for (char *t = strtok_r(copy, " \t", &save); t && n < 60;
-                     t = strtok_r(NULL, " \t", &save))
-                        argv[n++] = strdup(t);
-        }
-        argv[n++] = strdup(j->command);
-        execve(argv[0], argv, j->env);
-        _exit(EX_UNAVAILABLE);
-}
-
-/* Feeds head and the message to in_fd while collecting output from out_fd, both
- * non-blocking. The command may stop reading early; that is its business. */
-static int pump(const CommandJob *j, int in_fd, int out_fd, char *out, size_t out_max) {
-        QueueFile *f = j->st->msg->file;
-        char buf[65536];
-        size_t buf_len = 0, buf_off = 0, out_len = 0;
-        uint64_t pos = 0;
-        bool head_done = false, content_done = false;
-
-        while (out_fd >= 0 || in_fd >= 0) {
-                struct pollfd p[2] = {
-                        { .fd = out_fd, .events = POLLIN },
-                        { .fd = in_fd, .events = POLLOUT },
-                };
-
-                if (in_fd >= 0 && buf_off == buf_len) {
-                        if (!head_done) {
-                                memcpy(buf, j->head, j->head_len);
-                                buf_len = j->head_len;
-                                head_done = true;
-                        } else if (!content_done) {
-                                ssize_t k = queue_file_read_content(f, pos, buf, sizeof(buf));
-
-                                if (k < 0)
-                                        return (int) k;
-                                if (k == 0)
-                                        content_done = true;
-                                pos += (uint64_t) k;
-                                buf_len = (size_t) k;
-                        }
-                        buf_off = 0;
-                        if (content_done && buf_len == 0) {
-                                in_fd = safe_close(in_fd);
-                                p[1].fd = -1;
-                        }
-                }
-                if (poll(p, 2, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (out_fd >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-                        char tmp[4096];
-                        ssize_t k = read(out_fd, tmp, sizeof(tmp));
-
-                        if (k <= 0 && !(k < 0 && IN_SET(errno, EINTR, EAGAIN)))
-                                out_fd = safe_close(out_fd);
-                        else if (k > 0 && out_len < out_max) {
-                                size_t c = MIN((size_t) k, out_max - out_len);
-
-                                memcpy(out + out_len, tmp, c);
-                                out_len += c;
-                        }
-                }
-                if (in_fd >= 0 && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
-                        ssize_t k = write(in_fd, buf + buf_off, buf_len - buf_off);
-
-                        if (k < 0 && !IN_SET(errno, EINTR, EAGAIN)) {
-                                in_fd = safe_close(in_fd);      /* EPIPE: it stopped reading */
-                                content_done = head_done = true;
-                        } else if (k > 0)
-                                buf_off += (size_t) k;
-                }
-        }
-        while (out_len > 0 && strchr(" \t\r\n", out[out_len - 1]))
-                out_len--;      /* the newline that ends the last line is not text */
-        out[out_len] = '\0';
+                return EX_OSERR;
         return 0;
 }
 
+/* The head, then the message as it is in the queue file. */
+static int feed(void *userdata, Buf *in) {
+        CommandJob *j = userdata;
+        char chunk[65536];
+        ssize_t k;
+        int r;
+
+        if (!j->head_done) {
+                j->head_done = true;
+                r = buf_append(in, j->head, j->head_len);
+                return r < 0 ? r : 1;
+        }
+        k = queue_file_read_content(j->st->msg->file, j->pos, chunk, sizeof(chunk));
+        if (k <= 0)
+                return (int) k;
+        j->pos += (uint64_t) k;
+        r = buf_append(in, chunk, (size_t) k);
+        return r < 0 ? r : 1;
+}
+
+/* Runs as the user, in local_user_run()'s child. */
 static int command_job(void *userdata, LocalResult *ret) {
-        const CommandJob *j = userdata;
-        _cleanup_close_ int in_r = -EBADF, in_w = -EBADF, out_r = -EBADF, out_w = -EBADF;
-        char out[LOCAL_COMMAND_OUTPUT_MAX + 1];
-        int fds[2], status, r;
-        pid_t pid;
+        CommandJob *j = userdata;
+        _cleanup_(buf_done) Buf out = BUF_INIT(LOCAL_COMMAND_OUTPUT_MAX);
+        CommandSpec spec = {
+                .argv = j->argv,
+                .env = j->env,
+                .child_setup = child_setup,
+                .child_exec_failed = NULL,      /* EX_UNAVAILABLE */
+                .feed = feed,
+                .userdata = j,
+                /* local_user_run() kills this process's group, the command's too, at
+                 * command_time_limit. */
+                .time_limit_usec = COMMAND_TIME_LIMIT_NONE,
+        };
+        int status, r;
 
         (void) signal(SIGPIPE, SIG_IGN);
-        if (pipe2(fds, O_CLOEXEC) < 0)
-                return -errno;
-        in_r = fds[0];
-        in_w = fds[1];
-        if (pipe2(fds, O_CLOEXEC) < 0)
-                return -errno;
-        out_r = fds[0];
-        out_w = fds[1];
-
-        pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0)
-                exec_command(j, in_r, out_w);
-        in_r = safe_close(in_r);
-        out_w = safe_close(out_w);
-        (void) fcntl(in_w, F_SETFL, O_NONBLOCK);
-        (void) fcntl(out_r, F_SETFL, O_NONBLOCK);
-
-        r = pump(j, TAKE_FD(in_w), TAKE_FD(out_r), out, LOCAL_COMMAND_OUTPUT_MAX);
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
+        r = command_run(&spec, &out, &status);
         if (r < 0)
                 return r;
-        map_status(j, status, out, ret);
+        map_status(j, status, buf_peek(&out), ret);
+        return 0;
+}
+
+/* local_command_shell split at blanks, else /bin/sh -c; then the command. */
+static int build_argv(const LocalSettings *s, const char *command, char ***ret) {
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_free_ char *shell = NULL;
+        char *save = NULL;
+        size_t n = 0;
+
+        shell = strdup(isempty(s->command_shell) ? "/bin/sh -c" : s->command_shell);
+        argv = calloc(LOCAL_COMMAND_SHELL_WORDS_MAX + 2, sizeof(char *));
+        if (!shell || !argv)
+                return -ENOMEM;
+        for (char *t = strtok_r(shell, " \t", &save); t && n < LOCAL_COMMAND_SHELL_WORDS_MAX;
+             t = strtok_r(NULL, " \t", &save)) {
+                argv[n] = strdup(t);
+                if (!argv[n++])
+                        return -ENOMEM;
+        }
+        argv[n] = strdup(command);
+        if (!argv[n])
+                return -ENOMEM;
+        *ret = TAKE_PTR(argv);
         return 0;
 }
 
@@ -236,68 +180,47 @@ static char *filtered(const char *filter, const char *v) {
         return s;
 }
 
-static int env_add(char ***env, size_t *n, const char *filter, const char *name,
-                   const char *value) {
-        _cleanup_free_ char *v = filter ? filtered(filter, value) : strdup(strempty(value));
-        char **l;
-
-        if (!v)
-                return -ENOMEM;
-        l = realloc(*env, (*n + 2) * sizeof(char *));
-        if (!l)
-                return -ENOMEM;
-        *env = l;
-        if (asprintf(&l[*n], "%s=%s", name, v) < 0)
-                return -ENOMEM;
-        l[++*n] = NULL;
-        return 0;
-}
-
+/* PATH, the export_environment names, then the recipient's variables through
+ * command_expansion_filter. */
 static int build_env(const LocalState *st, const LocalUser *u, char ***ret) {
         const LocalSettings *s = st->msg->settings;
         _cleanup_strv_free_ char **env = NULL, **export = NULL;
         _cleanup_free_ char *local = NULL, *user = NULL, *ext = NULL, *domain = NULL;
-        const char *filter = config_get(s->config, "command_expansion_filter");
-        size_t n = 0;
+        const char *filter = strempty(config_get(s->config, "command_expansion_filter"));
         int r;
 
         r = local_address_split(s, st->address, &local, &user, &ext, &domain);
         if (r < 0)
                 return r;
-        env = calloc(1, sizeof(char *));
-        if (!env)
-                return -ENOMEM;
-        r = env_add(&env, &n, NULL, "PATH", "/usr/bin:/bin");
-        if (r >= 0 && config_get_list(s->config, "export_environment", &export) >= 0)
-                for (char **e = export; *e && r >= 0; e++) {
-                        const char *v = getenv(*e);
-
-                        if (v && !streq(*e, "PATH"))
-                                r = env_add(&env, &n, NULL, *e, v);
-                }
-        filter = strempty(filter);
-        if (r >= 0)
-                r = env_add(&env, &n, filter, "HOME", u->home);
-        if (r >= 0)
-                r = env_add(&env, &n, filter, "SHELL", u->shell);
-        if (r >= 0)
-                r = env_add(&env, &n, filter, "USER", user);
-        if (r >= 0)
-                r = env_add(&env, &n, filter, "LOGNAME", user);
-        if (r >= 0 && ext)
-                r = env_add(&env, &n, filter, "EXTENSION", ext);
-        if (r >= 0)
-                r = env_add(&env, &n, filter, "DOMAIN", domain);
-        if (r >= 0)
-                r = env_add(&env, &n, filter, "LOCAL", local);
-        if (r >= 0)
-                r = env_add(&env, &n, filter, "RECIPIENT", st->address);
-        if (r >= 0)
-                r = env_add(&env, &n, filter, "SENDER", st->sender);
-        if (r >= 0)
-                r = env_add(&env, &n, filter, "ORIGINAL_RECIPIENT", st->rcpt->original);
+        (void) config_get_list(s->config, "export_environment", &export); /* bad: none */
+        r = command_env_new(export, &env);
         if (r < 0)
                 return r;
+
+        const char *vars[][2] = {
+                { "HOME", u->home },
+                { "SHELL", u->shell },
+                { "USER", user },
+                { "LOGNAME", user },
+                { "EXTENSION", ext },           /* only with an extension */
+                { "DOMAIN", domain },
+                { "LOCAL", local },
+                { "RECIPIENT", st->address },
+                { "SENDER", st->sender },
+                { "ORIGINAL_RECIPIENT", st->rcpt->original },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(vars); i++) {
+                _cleanup_free_ char *v = NULL;
+
+                if (streq(vars[i][0], "EXTENSION") && !ext)
+                        continue;
+                v = filtered(filter, vars[i][1]);
+                if (!v)
+                        return -ENOMEM;
+                r = command_env_add(&env, vars[i][0], v);
+                if (r < 0)
+                        return r;
+        }
         *ret = TAKE_PTR(env);
         return 0;
 }
@@ -333,19 +256,22 @@ static int build_head(const LocalState *st, char **ret, size_t *ret_len) {
 }
 
 int local_command_deliver(LocalState st, const LocalUser *u, const char *command) {
-        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_strv_free_ char **argv = NULL, **env = NULL;
         _cleanup_free_ char *head = NULL;
         CommandJob j = { .st = &st, .user = u, .command = command };
         LocalResult res;
         int r;
 
-        r = build_env(&st, u, &env);
+        r = build_argv(st.msg->settings, command, &argv);
+        if (r >= 0)
+                r = build_env(&st, u, &env);
         if (r >= 0)
                 r = build_head(&st, &head, &j.head_len);
         if (r < 0)
                 return r;
         if (j.head_len > 60000)
                 j.head_len = 60000;
+        j.argv = argv;
         j.env = env;
         j.head = head;
 

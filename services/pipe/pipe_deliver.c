@@ -8,24 +8,20 @@
  * message on the command's standard input through the flags' transformation, keeps at most
  * PIPE_OUTPUT_MAX bytes of its output (untrusted: sanitised before it is logged or
  * reported), and kills the whole session at <transport>_time_limit (default
- * command_time_limit). The exit status becomes one result for every recipient (pipe_args.c).
- * Queue files are only read. */
+ * command_time_limit); the fork, the feeding and the killing are command.h's. The exit status
+ * becomes one result for every recipient (pipe_args.c). Queue files are only read. */
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "errmsg.h"
 #include "log.h"
 #include "pipe.h"
@@ -147,219 +143,99 @@ typedef struct Run {
         const PipeSettings *s;
         QueueFile *f;
         char **argv;
-        char **env;
         const char *head;
-        uint64_t time_limit_usec;
+        PipeStream stream;              /* the content's transformation for the flags */
+        uint64_t pos;                   /* content bytes fed so far */
+        bool head_done;
 } Run;
 
-static _noreturn_ void child(const Run *run, int in_fd, int out_fd) {
+/* In the child: user= (never root), then directory=. */
+static int child_setup(void *userdata) {
+        const Run *run = userdata;
         const PipeSettings *s = run->s;
         const char *dir = s->args->directory ? s->args->directory : s->queue_directory;
         gid_t gid = s->gid;
 
-        (void) signal(SIGPIPE, SIG_DFL);
-        (void) setsid();                /* so that the time limit kills everything it started */
-        if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
-            dup2(out_fd, STDERR_FILENO) < 0)
-                _exit(EX_OSERR);
         if (geteuid() == 0 || getuid() != s->uid) {
                 if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 ||
                     setresuid(s->uid, s->uid, s->uid) < 0) {
                         fprintf(stderr, "pipe: cannot switch to uid %u gid %u: %m\n",
                                 (unsigned) s->uid, (unsigned) gid);
-                        _exit(EX_TEMPFAIL);
+                        return EX_TEMPFAIL;
                 }
         }
         if (getuid() == 0 || geteuid() == 0 || getegid() == 0)
-                _exit(EX_SOFTWARE);     /* never run a command as root */
+                return EX_SOFTWARE;     /* never run a command as root */
         /* directory= must work; the default, queue_directory, is tern's own (mode 0700) and
          * usually closed to user=, which then starts in "/". */
         if (chdir(dir) < 0 && (s->args->directory || chdir("/") < 0)) {
                 fprintf(stderr, "pipe: cannot change to directory %s: %m\n", dir);
-                _exit(EX_TEMPFAIL);
+                return EX_TEMPFAIL;
         }
-        execve(run->argv[0], run->argv, run->env);
-        fprintf(stderr, "pipe: cannot execute %s: %m\n", run->argv[0]);
-        _exit(EX_TEMPFAIL);
-}
-
-/* Feeds the head and the content through the stream to in_fd and collects output from
- * out_fd until both are done and the child has exited, or the deadline passes. Returns 1 when
- * the child exited (*ret_status), 0 at the deadline, -errno. */
-static int pump(const Run *run, int pidfd, int in_fd, int out_fd, uint64_t deadline,
-                int *ret_status, char *out, size_t *ret_out_len) {
-        const PipeArgs *a = run->s->args;
-        _cleanup_(buf_done) Buf b = BUF_INIT(256 * 1024);
-        PipeStream st;
-        char chunk[65536];
-        size_t out_len = 0;
-        uint64_t pos = 0;
-        bool head_done = false, content_done = false, exited = false;
-        int r;
-
-        pipe_stream_init(&st, a->flags, a->eol, a->eol_len);
-        while (!exited || out_fd >= 0) {
-                struct pollfd p[3] = {
-                        { .fd = out_fd, .events = POLLIN },
-                        { .fd = in_fd, .events = POLLOUT },
-                        { .fd = exited ? -1 : pidfd, .events = POLLIN },
-                };
-                uint64_t now = mono_usec();
-                int wait_ms;
-
-                if (in_fd >= 0 && b.off == b.len) {
-                        b.off = b.len = 0;
-                        if (!head_done) {
-                                /* The head only gets its line ends: the From_ line it may
-                                 * start with is not message content to quote. */
-                                PipeStream hs;
-
-                                pipe_stream_init(&hs, 0, a->eol, a->eol_len);
-                                r = pipe_stream_feed(&hs, run->head, strlen(run->head), &b);
-                                head_done = true;
-                        } else if (!content_done) {
-                                ssize_t k = queue_file_read_content(run->f, pos, chunk,
-                                                                    sizeof(chunk));
-
-                                if (k < 0)
-                                        return (int) k;
-                                if (k == 0) {
-                                        content_done = true;
-                                        r = pipe_stream_finish(&st, &b);
-                                } else
-                                        r = pipe_stream_feed(&st, chunk, (size_t) k, &b);
-                                pos += (uint64_t) MAX(k, 0);
-                        } else
-                                r = 0;
-                        if (r < 0)
-                                return r;
-                        if (content_done && b.off == b.len) {
-                                in_fd = safe_close(in_fd);
-                                p[1].fd = -1;
-                        }
-                }
-                if (now >= deadline)
-                        return 0;
-                wait_ms = (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT32_MAX);
-                if (poll(p, 3, wait_ms) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (out_fd >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-                        char tmp[4096];
-                        ssize_t k = read(out_fd, tmp, sizeof(tmp));
-
-                        if (k == 0 || (k < 0 && !IN_SET(errno, EINTR, EAGAIN)))
-                                out_fd = safe_close(out_fd);
-                        else if (k > 0 && out_len < PIPE_OUTPUT_MAX) {
-                                size_t c = MIN((size_t) k, PIPE_OUTPUT_MAX - out_len);
-
-                                memcpy(out + out_len, tmp, c);
-                                out_len += c;
-                        }
-                }
-                if (in_fd >= 0 && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
-                        ssize_t k = write(in_fd, b.data + b.off, b.len - b.off);
-
-                        if (k < 0 && !IN_SET(errno, EINTR, EAGAIN)) {
-                                /* EPIPE: the command stopped reading; that is its business. */
-                                in_fd = safe_close(in_fd);
-                                content_done = head_done = true;
-                        } else if (k > 0)
-                                b.off += (size_t) k;
-                }
-                if (!exited && (p[2].revents & POLLIN)) {
-                        siginfo_t si = {};
-
-                        if (waitid(P_PIDFD, (id_t) pidfd, &si, WEXITED | WNOHANG) == 0 &&
-                            si.si_pid != 0) {
-                                exited = true;
-                                *ret_status = si.si_code == CLD_EXITED ?
-                                        W_EXITCODE(si.si_status, 0) : si.si_status;
-                                in_fd = safe_close(in_fd);
-                        }
-                }
-        }
-        safe_close(in_fd);
-        *ret_out_len = out_len;
-        return 1;
-}
-
-static int command_run(const Run *run, const char *service, PipeOutcome *ret) {
-        _cleanup_close_ int in_r = -EBADF, in_w = -EBADF, out_r = -EBADF, out_w = -EBADF;
-        _cleanup_close_ int pidfd = -EBADF;
-        char out[PIPE_OUTPUT_MAX + 1];
-        size_t out_len = 0;
-        int fds[2], status = 0, r;
-        pid_t pid;
-
-        if (pipe2(fds, O_CLOEXEC) < 0)
-                return -errno;
-        in_r = fds[0];
-        in_w = fds[1];
-        if (pipe2(fds, O_CLOEXEC) < 0)
-                return -errno;
-        out_r = fds[0];
-        out_w = fds[1];
-
-        fflush(NULL);
-        pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0)
-                child(run, in_r, out_w);
-        in_r = safe_close(in_r);
-        out_w = safe_close(out_w);
-        pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-        if (pidfd < 0) {
-                r = -errno;
-                (void) kill(pid, SIGKILL);
-                (void) waitpid(pid, NULL, 0);
-                return r;
-        }
-        (void) fcntl(in_w, F_SETFL, O_NONBLOCK);
-        (void) fcntl(out_r, F_SETFL, O_NONBLOCK);
-
-        r = pump(run, pidfd, TAKE_FD(in_w), out_r, mono_usec() + run->time_limit_usec, &status,
-                 out, &out_len);
-        if (r <= 0) {
-                /* The deadline, or our own failure: end the command and what it started. */
-                (void) kill(-pid, SIGKILL);
-                (void) kill(pid, SIGKILL);
-                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                        ;
-                if (r < 0)
-                        return r;
-        }
-        pipe_outcome_from_exit(service, run->s->args->argv[0], status, r == 0, out, out_len, ret);
         return 0;
 }
 
-static int env_build(const PipeSettings *s, char ***ret) {
-        _cleanup_strv_free_ char **env = NULL;
-        size_t n = 0, m = 0;
+static int child_exec_failed(void *userdata, int error) {
+        const Run *run = userdata;
 
-        for (char **e = s->export_environment; e && *e; e++)
-                m++;
-        env = calloc(m + 2, sizeof(char *));
-        if (!env)
-                return -ENOMEM;
-        env[n] = strdup("PATH=/usr/bin:/bin");
-        if (!env[n++])
-                return -ENOMEM;
-        for (char **e = s->export_environment; e && *e; e++) {
-                const char *v = getenv(*e);
+        fprintf(stderr, "pipe: cannot execute %s: %s\n", run->argv[0], strerror(error));
+        return EX_TEMPFAIL;
+}
 
-                if (!v || streq(*e, "PATH"))
-                        continue;
-                if (asprintf(&env[n], "%s=%s", *e, v) < 0) {
-                        env[n] = NULL;
-                        return -ENOMEM;
-                }
-                n++;
+/* The head, then the content, through the flags' transformation. */
+static int feed(void *userdata, Buf *in) {
+        Run *run = userdata;
+        const PipeArgs *a = run->s->args;
+        char chunk[65536];
+        ssize_t k;
+        int r;
+
+        if (!run->head_done) {
+                /* The head only gets its line ends: the From_ line it may start with is not
+                 * message content to quote. */
+                PipeStream hs;
+
+                pipe_stream_init(&hs, 0, a->eol, a->eol_len);
+                run->head_done = true;
+                r = pipe_stream_feed(&hs, run->head, strlen(run->head), in);
+                return r < 0 ? r : 1;
         }
-        *ret = TAKE_PTR(env);
+        k = queue_file_read_content(run->f, run->pos, chunk, sizeof(chunk));
+        if (k < 0)
+                return (int) k;
+        if (k == 0) {
+                r = pipe_stream_finish(&run->stream, in);
+                return r < 0 ? r : 0;
+        }
+        run->pos += (uint64_t) k;
+        r = pipe_stream_feed(&run->stream, chunk, (size_t) k, in);
+        return r < 0 ? r : 1;
+}
+
+static int run_command(Run *run, char **env, uint64_t time_limit_usec, const char *service,
+                       PipeOutcome *ret) {
+        const PipeArgs *a = run->s->args;
+        _cleanup_(buf_done) Buf out = BUF_INIT(PIPE_OUTPUT_MAX);
+        CommandSpec spec = {
+                .argv = run->argv,
+                .env = env,
+                .new_session = true,    /* so that the time limit kills everything it started */
+                .child_setup = child_setup,
+                .child_exec_failed = child_exec_failed,
+                .feed = feed,
+                .userdata = run,
+                .time_limit_usec = time_limit_usec,
+        };
+        int status = 0, r;
+
+        pipe_stream_init(&run->stream, a->flags, a->eol, a->eol_len);
+        r = command_run(&spec, &out, &status);
+        if (r < 0 && r != -ETIMEDOUT)
+                return r;
+        /* A command killed at the time limit is reported without its output, as pipe has always
+         * done ("Command time limit exceeded: "COMMAND""). */
+        pipe_outcome_from_exit(service, a->argv[0], status, r == -ETIMEDOUT, buf_peek(&out),
+                               r == -ETIMEDOUT ? 0 : buf_pending(&out), ret);
         return 0;
 }
 
@@ -415,7 +291,7 @@ static void deliver(PipeSettings *s, const IpcRequest *req, QueueFile *f, PipeOu
         _cleanup_strv_free_ char **argv = NULL, **env = NULL;
         _cleanup_free_ char *head = NULL, *key = NULL, *text = NULL;
         char port[16] = "";
-        uint64_t secs;
+        uint64_t secs, time_limit_usec;
         int r;
 
         if (a->size_limit > 0 && e->content_size > a->size_limit) {
@@ -484,21 +360,19 @@ static void deliver(PipeSettings *s, const IpcRequest *req, QueueFile *f, PipeOu
                              e->arrival_usec, &head);
         if (r < 0)
                 goto oom;
-        r = env_build(s, &env);
+        r = command_env_new(s->export_environment, &env);
         if (r < 0)
                 goto oom;
 
         /* <transport>_time_limit, else command_time_limit (pipe(8)). */
         if (asprintf(&key, "%s_time_limit", req->transport) < 0)
                 goto oom;
-        Run run = {
-                .s = s, .f = f, .argv = argv, .env = env, .head = head,
-                .time_limit_usec = s->command_time_limit_usec,
-        };
+        time_limit_usec = s->command_time_limit_usec;
         if (config_get(s->config, key) && config_get_time(s->config, key, &secs) >= 0)
-                run.time_limit_usec = secs > UINT64_MAX / 1000000 ? UINT64_MAX : secs * 1000000;
+                time_limit_usec = secs > UINT64_MAX / 1000000 ? UINT64_MAX : secs * 1000000;
 
-        r = command_run(&run, req->transport, o);
+        Run run = { .s = s, .f = f, .argv = argv, .head = head };
+        r = run_command(&run, env, time_limit_usec, req->transport, o);
         if (r < 0) {
                 log_warning_errno(r, "%s: cannot run %s, deferring: %m", req->id, argv[0]);
                 outcome_set(o, IPC_STATUS_DEFERRED, "4.3.0", "cannot run the command");
