@@ -249,6 +249,8 @@ int local_mailbox_deliver(LocalState st, const char *name, const LocalUser *user
                 return r;
 
         job_init(&j, &st, true);
+        /* The user's own group, unless the spool directory's group owns the mailboxes. */
+        gid = u->gid;
         if (!isempty(s->home_mailbox)) {
                 size_t n = strlen(s->home_mailbox);
 
@@ -256,7 +258,6 @@ int local_mailbox_deliver(LocalState st, const char *name, const LocalUser *user
                         return -ENOMEM;
                 j.maildir = s->home_mailbox[n - 1] == '/';
                 j.what = j.maildir ? "maildir" : "mailbox";
-                gid = u->gid;
         } else {
                 dir = strdup(s->mail_spool_directory);
                 if (!dir)
@@ -269,7 +270,6 @@ int local_mailbox_deliver(LocalState st, const char *name, const LocalUser *user
                         free(path);
                         if (asprintf(&path, "%s%s/", dir, user->name) < 0)
                                 return -ENOMEM;
-                        gid = u->gid;
                 } else {
                         r = spool_prepare(dir, path, u, &gid);
                         if (r < 0) {
