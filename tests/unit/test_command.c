@@ -153,7 +153,8 @@ static const struct {
         /* It neither reads nor ends: the feeding does not block past the limit. */
         { "echo started; exec sleep 60", 4 * MIB, 0, SEC / 5, 64, -ETIMEDOUT, 0, false,
           "started" },
-        /* 1 MB out, far more than a pipe holds: the rest is read and dropped. */
+        /* 1 MB out, far more than a pipe holds: the first 16 bytes (the output limit) are kept,
+         * all of them "x", the rest is read and dropped. */
         { "head -c 1000000 /dev/zero | tr '\\0' x; exit 3", 0, 0, 10 * SEC, 16, 0, 3, true,
           "xxxxxxxxxxxxxxxx" },
         /* Our failure ends it. */
